@@ -1,0 +1,28 @@
+"""`sr-train`: train, evaluate, run and export super-resolution models. Each command is a thin layer over a library function."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from srdata.cliutil import run_app
+
+app = typer.Typer(
+    name="sr-train",
+    help="Train (fit), evaluate (eval), upscale (predict) and export super-resolution models on PaddlePaddle.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+# Each module under sr_train/commands registers its command on `app` when imported.
+# (one import line per command, added with the command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_app(app, "sr-train", argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

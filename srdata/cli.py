@@ -1,0 +1,28 @@
+"""`srdata`: the dataset tool. Each command is a thin layer over a library function."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from srdata.cliutil import run_app
+
+app = typer.Typer(
+    name="srdata",
+    help="Build and inspect paired HR/LR super-resolution datasets.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+# Each module under srdata/commands registers its command on `app` when imported.
+# (one import line per command, added with the command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_app(app, "srdata", argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
