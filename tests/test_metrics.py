@@ -143,3 +143,20 @@ def test_mean_score():
     assert mean_score([20.0, 30.0]) == 25.0
     assert math.isnan(mean_score([]))
     assert mean_score([20.0, math.inf]) == math.inf
+
+
+def test_ssim_equals_the_literal_filter2d_recipe():
+    """The separable filtering is a speed-up only: same numbers as BasicSR's filter2D code."""
+    img, ref = _pair(9, shape=(48, 60))
+    a, b = img.astype(np.float64), ref.astype(np.float64)
+    k = cv2.getGaussianKernel(11, 1.5)
+    w = np.outer(k, k.T)
+
+    def f(z):
+        return cv2.filter2D(z, -1, w)[5:-5, 5:-5]
+
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    m1, m2 = f(a), f(b)
+    s1, s2, s12 = f(a * a) - m1**2, f(b * b) - m2**2, f(a * b) - m1 * m2
+    literal = (((2 * m1 * m2 + c1) * (2 * s12 + c2)) / ((m1**2 + m2**2 + c1) * (s1 + s2 + c2))).mean()
+    assert ssim(img, ref) == pytest.approx(literal, abs=1e-12)
