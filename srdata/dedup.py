@@ -1,0 +1,330 @@
+"""Near-duplicate detection with 64-bit perceptual hashes (imagehash pHash).
+
+`find_groups` is exact (the transitive closure of "Hamming distance <= threshold") and never
+compares all pairs, so a million sources take seconds rather than hours. It uses multi-index
+hashing: the 64 bits are cut into chunks and, by the pigeonhole principle, two hashes within
+distance t agree within a small radius on at least one chunk. Hashes are bucketed by chunk value,
+only hashes in the same bucket (or in buckets a few bit flips apart) become candidate pairs, and
+candidates are verified with a vectorised popcount. A union-find merges the verified pairs into
+groups; pairs whose ends are already in one group are skipped at the level of whole groups, which
+keeps big clusters of near-duplicates from turning into a quadratic number of candidates.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Iterator
+
+import imagehash
+import numpy as np
+from PIL import Image
+
+# Provisional until measured on the shared cartoon set (scripts/measure_dedup_threshold.py).
+DEFAULT_THRESHOLD = 6
+
+HASH_BITS = 64
+# Upper bound on candidate pairs held in memory at once (each costs ~50 bytes while verified).
+_PAIR_BATCH = 1 << 21
+# Chunks this narrow or narrower index their buckets with a dense table instead of a search.
+_DENSE_TABLE_BITS = 24
+
+
+# ---------------------------------------------------------------------------------------------
+# Hashes
+
+
+def phash_u64(img: Image.Image | np.ndarray) -> int:
+    """imagehash's 64-bit pHash of a PIL image or a uint8 HWC RGB array, as an unsigned int.
+
+    Bits are ImageHash.hash in row-major order, first bit most significant, so
+    `phash_hex(phash_u64(im)) == str(imagehash.phash(im))`.
+    """
+    if isinstance(img, np.ndarray):
+        if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
+            raise ValueError(
+                f"phash_u64 needs a uint8 HxWx3 RGB array, got {img.dtype} {img.shape}"
+            )
+        img = Image.fromarray(img, "RGB")
+    elif not isinstance(img, Image.Image):
+        raise ValueError(f"phash_u64 needs a PIL image or a numpy array, got {type(img).__name__}")
+    bits = imagehash.phash(img, hash_size=8).hash.ravel()
+    return int(np.packbits(bits).view(">u8")[0])
+
+
+def phash_hex(h: int) -> str:
+    """16 lowercase hex digits (the form imagehash prints and the manifest stores)."""
+    h = int(h)
+    if not 0 <= h < 1 << HASH_BITS:
+        raise ValueError(f"a 64-bit hash must be in [0, 2**64), got {h}")
+    return f"{h:016x}"
+
+
+def hex_to_u64(s: str) -> int:
+    """Inverse of `phash_hex`; refuses anything but exactly 16 hex digits."""
+    if not isinstance(s, str) or len(s) != 16:
+        raise ValueError(f"a 64-bit hash is 16 hex digits, got {s!r}")
+    try:
+        return int(s, 16)
+    except ValueError:
+        raise ValueError(f"a 64-bit hash is 16 hex digits, got {s!r}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Grouping
+
+
+def find_groups(hashes: np.ndarray, threshold: int) -> np.ndarray:
+    """Group label per hash: equal labels = connected by a chain of distances <= threshold.
+
+    The label is the smallest index in the group, so the result depends only on the input
+    order and values. Raises ValueError for anything but a 1-D uint64 array and a threshold >= 0.
+    """
+    if not isinstance(hashes, np.ndarray) or hashes.dtype != np.uint64 or hashes.ndim != 1:
+        what = (
+            f"{hashes.dtype} array of shape {hashes.shape}"
+            if isinstance(hashes, np.ndarray)
+            else type(hashes).__name__
+        )
+        raise ValueError(f"find_groups needs a 1-D numpy uint64 array of hashes, got {what}")
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, np.integer)):
+        raise ValueError(f"threshold must be an integer number of bits, got {threshold!r}")
+    if threshold < 0:
+        raise ValueError(f"threshold must be >= 0 bits, got {threshold}")
+    n = hashes.size
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    if threshold >= HASH_BITS:
+        return np.zeros(n, dtype=np.int64)
+    # Identical hashes are one group for free; the search then runs on distinct values only,
+    # which also makes "a million copies of one hash" trivial.
+    uniq, inverse = np.unique(hashes, return_inverse=True)
+    roots = _components(uniq, int(threshold))[inverse.ravel()]
+    # Relabel every group by its first member in the caller's order.
+    _, first, group = np.unique(roots, return_index=True, return_inverse=True)
+    return first[group.ravel()].astype(np.int64)
+
+
+def _components(values: np.ndarray, t: int) -> np.ndarray:
+    """Root (smallest member index) of each distinct hash's group under distance <= t."""
+    parent = np.arange(values.size, dtype=np.int64)
+    if t == 0 or values.size < 2:
+        return parent
+    for chunk in plan_chunks(values.size, t):
+        _search_chunk(values, chunk, t, parent)
+    _compress(parent)
+    return parent
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Bits [shift, shift + bits) of the hash, searched up to `radius` flipped bits."""
+
+    shift: int
+    bits: int
+    radius: int
+
+
+def plan_chunks(n: int, t: int) -> list[Chunk]:
+    """Cut 64 bits into chunks with radii so that sum(radius + 1) > t (pigeonhole: every pair
+    within t is then within `radius` on some chunk), picking the cut with the lowest estimated
+    cost for n uniformly spread hashes: bucket look-ups per flip mask plus candidate pairs."""
+    best: tuple[float, list[Chunk]] | None = None
+    for m in range(1, min(t + 1, HASH_BITS) + 1):
+        widths = [HASH_BITS // m + (1 if i < HASH_BITS % m else 0) for i in range(m)]
+        q, rem = divmod(t + 1 - m, m)
+        radii = [q + (1 if i < rem else 0) for i in range(m)]
+        cost, shift, chunks = 0.0, 0, []
+        for bits, radius in zip(widths, radii):
+            masks = _ball_size(bits, radius)
+            lookup = 1.0 if bits <= _DENSE_TABLE_BITS else 10.0
+            cost += 15.0 * n  # sorting and the star pass
+            cost += masks * (lookup * min(n, 2.0**bits) + 2000.0)
+            cost += 3.0 * masks * n * n / 2.0 ** (bits + 1)
+            chunks.append(Chunk(shift, bits, radius))
+            shift += bits
+        if best is None or cost < best[0]:
+            best = (cost, chunks)
+    assert best is not None
+    return best[1]
+
+
+def _ball_size(bits: int, radius: int) -> int:
+    return sum(math.comb(bits, k) for k in range(radius + 1))
+
+
+def _flip_masks(bits: int, weight: int) -> np.ndarray:
+    """Every `bits`-wide value with exactly `weight` bits set."""
+    if weight == 0:
+        return np.zeros(1, dtype=np.int64)
+    combos = np.array(list(itertools.combinations(range(bits), weight)), dtype=np.int64)
+    return np.bitwise_or.reduce(np.left_shift(1, combos), axis=1)
+
+
+def _search_chunk(values: np.ndarray, chunk: Chunk, t: int, parent: np.ndarray) -> None:
+    """Merge every pair within t whose chunk values differ in at most chunk.radius bits."""
+    keys = ((values >> np.uint64(chunk.shift)) & np.uint64((1 << chunk.bits) - 1)).astype(
+        np.int64
+    )
+    _star_pass(values, keys, t, parent)
+    for weight in range(chunk.radius + 1):
+        _compress(parent)
+        buckets = _Buckets(keys, parent)
+        for mask in _flip_masks(chunk.bits, weight):
+            for ga, gb in buckets.group_pairs(int(mask)):
+                _merge_close(values, buckets, ga, gb, t, parent)
+
+
+def _star_pass(values: np.ndarray, keys: np.ndarray, t: int, parent: np.ndarray) -> None:
+    """Join each hash to the first hash of its bucket when close: a cheap O(n) step that
+    collapses a tight cluster to one group before the exact pass looks at it group by group."""
+    order = np.argsort(keys, kind="stable")
+    sk = keys[order]
+    starts = np.flatnonzero(np.r_[True, sk[1:] != sk[:-1]])
+    head = order[np.repeat(starts, np.diff(np.r_[starts, sk.size]))]
+    close = _popcount(values[order] ^ values[head]) <= t
+    _union(parent, order[close], head[close])
+
+
+class _Buckets:
+    """Hashes sorted by (chunk value, group): buckets of equal chunk value, split into runs of
+    one group each. Pairs are generated between runs, never inside one (already merged)."""
+
+    def __init__(self, keys: np.ndarray, parent: np.ndarray):
+        self.order = np.lexsort((parent, keys))
+        sk, sg = keys[self.order], parent[self.order]
+        n = sk.size
+        new_bucket = np.r_[True, sk[1:] != sk[:-1]]
+        new_run = new_bucket | np.r_[True, sg[1:] != sg[:-1]]
+        self.run_start = np.flatnonzero(new_run)
+        self.run_len = np.diff(np.r_[self.run_start, n])
+        self.run_group = sg[self.run_start]
+        bucket_of_run = np.cumsum(new_bucket)[self.run_start] - 1
+        self.bucket_key = sk[new_bucket]
+        nb = self.bucket_key.size
+        self.bucket_first_run = np.searchsorted(bucket_of_run, np.arange(nb))
+        self.bucket_runs = np.diff(np.r_[self.bucket_first_run, self.run_start.size])
+        self.table = None
+        if sk[-1] < 1 << _DENSE_TABLE_BITS:
+            self.table = np.full(int(sk[-1]) + 1, -1, dtype=np.int64)
+            self.table[self.bucket_key] = np.arange(nb)
+
+    def partner(self, mask: int) -> np.ndarray:
+        """Index of the bucket whose key is key ^ mask, or -1."""
+        want = self.bucket_key ^ mask
+        if self.table is not None:
+            out = np.full(want.size, -1, dtype=np.int64)
+            ok = want < self.table.size
+            out[ok] = self.table[want[ok]]
+            return out
+        pos = np.minimum(np.searchsorted(self.bucket_key, want), self.bucket_key.size - 1)
+        return np.where(self.bucket_key[pos] == want, pos, -1)
+
+    def group_pairs(self, mask: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Run pairs (a, b) of different groups whose buckets' keys differ by exactly `mask`."""
+        if mask == 0:
+            a = np.flatnonzero(self.bucket_runs > 1)
+            b = a
+        else:
+            other = self.partner(mask)
+            a = np.flatnonzero(other > np.arange(other.size))  # each bucket pair once
+            b = other[a]
+        for ra, rb in _block_pairs(
+            self.bucket_first_run[a],
+            self.bucket_runs[a],
+            self.bucket_first_run[b],
+            self.bucket_runs[b],
+        ):
+            keep = (ra < rb) if mask == 0 else (self.run_group[ra] != self.run_group[rb])
+            if keep.any():
+                yield ra[keep], rb[keep]
+
+
+def _merge_close(
+    values: np.ndarray, buckets: _Buckets, ra: np.ndarray, rb: np.ndarray, t: int,
+    parent: np.ndarray,
+) -> None:
+    """Verify every hash pair between runs ra[k] and rb[k]; union those within t."""
+    for pa, pb in _block_pairs(
+        buckets.run_start[ra], buckets.run_len[ra], buckets.run_start[rb], buckets.run_len[rb]
+    ):
+        i, j = buckets.order[pa], buckets.order[pb]
+        close = _popcount(values[i] ^ values[j]) <= t
+        if close.any():
+            _union(parent, i[close], j[close])
+
+
+def _block_pairs(
+    a_start: np.ndarray, a_len: np.ndarray, b_start: np.ndarray, b_len: np.ndarray,
+    limit: int = _PAIR_BATCH,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """All (i, j) with i in [a_start, a_start+a_len) and j in [b_start, b_start+b_len), block by
+    block, in batches of about `limit` pairs so memory stays bounded whatever the block sizes."""
+    if a_start.size == 0:
+        return
+    # Cut blocks bigger than the limit into slices of whole rows.
+    rows = np.maximum(1, limit // np.maximum(b_len, 1))
+    pieces = np.where(a_len * b_len > limit, -(-a_len // rows), 1)
+    if (pieces > 1).any():
+        blk = np.repeat(np.arange(a_start.size), pieces)
+        k = np.arange(blk.size) - np.repeat(np.cumsum(pieces) - pieces, pieces)
+        step = np.where(pieces[blk] > 1, rows[blk], 0)
+        a_start = a_start[blk] + k * step
+        a_len = np.where(pieces[blk] > 1, np.minimum(rows[blk], a_len[blk] - k * step), a_len[blk])
+        b_start, b_len = b_start[blk], b_len[blk]
+    size = a_len * b_len
+    ends = np.cumsum(size)
+    begin, s = 0, 0
+    while s < size.size:
+        e = max(s + 1, int(np.searchsorted(ends, begin + limit, side="right")))
+        sz = size[s:e]
+        total = int(sz.sum())
+        if total:
+            blk = np.repeat(np.arange(s, e), sz)
+            off = np.arange(total) - np.repeat(np.cumsum(sz) - sz, sz)
+            yield a_start[blk] + off // b_len[blk], b_start[blk] + off % b_len[blk]
+        begin, s = int(ends[e - 1]), e
+
+
+# ---------------------------------------------------------------------------------------------
+# Union-find on arrays
+
+
+def _union(parent: np.ndarray, i: np.ndarray, j: np.ndarray) -> None:
+    """Merge the groups of i[k] and j[k] for all k. Roots are hooked under the smaller root,
+    so a group's root is always its smallest index (this is what makes labels deterministic)."""
+    while i.size:
+        ri, rj = _find(parent, i), _find(parent, j)
+        differ = ri != rj
+        if not differ.any():
+            return
+        i, j, ri, rj = i[differ], j[differ], ri[differ], rj[differ]
+        np.minimum.at(parent, np.maximum(ri, rj), np.minimum(ri, rj))
+
+
+def _find(parent: np.ndarray, x: np.ndarray) -> np.ndarray:
+    r = parent[x]
+    while True:
+        up = parent[r]
+        if np.array_equal(up, r):
+            return r
+        r = up
+
+
+def _compress(parent: np.ndarray) -> None:
+    """Point every index straight at its root (pointer jumping)."""
+    while True:
+        up = parent[parent]
+        if np.array_equal(up, parent):
+            return
+        parent[:] = up
+
+
+def _popcount(x: np.ndarray) -> np.ndarray:
+    if hasattr(np, "bitwise_count"):
+        return np.bitwise_count(x)
+    x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return (x * np.uint64(0x0101010101010101)) >> np.uint64(56)
