@@ -1,0 +1,66 @@
+"""srkit's generators as Paddle layers: `RRDBNet` (ESRGAN) and `Compact` (SRVGGNetCompact-like).
+
+An architecture is a JSON-able dict `{"arch": "rrdbnet" | "compact", ...constructor args}`; it is
+stored in every weights file so eval/predict rebuild the network without a recipe.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import paddle
+
+from sr_train.models.compact import Compact
+from sr_train.models.rrdbnet import RRDBNet
+from srdata.errors import UserError
+
+__all__ = ["RRDBNet", "Compact", "build_model", "arch_of", "init_weights", "ARCHS"]
+
+ARCHS = ("rrdbnet", "compact")
+
+
+def arch_class(name: str) -> type:
+    """The layer class of architecture `name` (the value of "arch" in an architecture dict)."""
+    if name == "rrdbnet":
+        return RRDBNet
+    if name == "compact":
+        return Compact
+    raise UserError(f"unknown model arch {name!r}: use one of {', '.join(ARCHS)}")
+
+
+def arch_args(name: str) -> dict:
+    """The constructor arguments of architecture `name` with their defaults."""
+    params = inspect.signature(arch_class(name).__init__).parameters
+    return {k: p.default for k, p in params.items() if k != "self"}
+
+
+def complete_arch(arch: dict) -> dict:
+    """`arch` with every constructor argument filled in (defaults for the missing ones), checked."""
+    name = arch.get("arch")
+    defaults = arch_args(name)
+    unknown = sorted(set(arch) - set(defaults) - {"arch"})
+    if unknown:
+        raise UserError(f"model arch {name!r} has no setting {', '.join(unknown)}: "
+                        f"its settings are {', '.join(defaults)}")
+    return {"arch": name, **defaults, **{k: v for k, v in arch.items() if k != "arch"}}
+
+
+def build_model(arch: dict) -> paddle.nn.Layer:
+    """Build the network an architecture dict describes (missing settings take their defaults)."""
+    full = complete_arch(arch)
+    kwargs = {k: v for k, v in full.items() if k != "arch"}
+    try:
+        return arch_class(full["arch"])(**kwargs)
+    except ValueError as exc:
+        raise UserError(f"model: {exc}") from None
+
+
+def arch_of(model: paddle.nn.Layer) -> dict:
+    """The architecture dict of a model built by this package (a copy, JSON-able)."""
+    return dict(model.arch)
+
+
+def init_weights(model: paddle.nn.Layer, seed: int) -> None:
+    """Re-initialise `model` from a numpy generator seeded with `seed` (same seed -> same bytes)."""
+    model.init_weights(np.random.default_rng(seed))

@@ -1,0 +1,101 @@
+"""A small VGG-style SR network for anime, shaped like Real-ESRGAN's SRVGGNetCompact."""
+
+from __future__ import annotations
+
+import numpy as np
+import paddle
+import paddle.nn as nn
+import paddle.nn.functional as F
+
+from sr_train.models._ops import LeakyReLU, bicubic_upsample, cubic_kernel, nearest_upsample
+
+SKIPS = ("bicubic", "nearest")
+ACTS = ("prelu", "leakyrelu", "relu")
+
+
+class PReLU(nn.Layer):
+    """Per-channel PReLU whose slope parameter is called `weight` (Paddle's own calls it `_weight`),
+    so state dicts use Real-ESRGAN's names (`body.1.weight`)."""
+
+    def __init__(self, channels: int, init: float = 0.25):
+        super().__init__()
+        self.weight = self.create_parameter([channels], default_initializer=nn.initializer.Constant(init))
+
+    def forward(self, x):
+        return F.prelu(x, self.weight)
+
+
+def _activation(act: str, nf: int) -> nn.Layer:
+    if act == "prelu":
+        return PReLU(nf)
+    if act == "leakyrelu":
+        return LeakyReLU(0.1)
+    return nn.ReLU()
+
+
+class Compact(nn.Layer):
+    """conv + activation, `nc` × (conv + activation), conv to out_nc·scale², pixel shuffle, + skip.
+
+    Args (all recorded by `arch_of`): `in_nc`/`out_nc` channels (must be equal: the input is added
+    to the output), `nf` features, `nc` body convs between the first and the last (Real-ESRGAN's
+    `num_conv`; nf 32, nc 8 is about 89k parameters), `scale` any integer ≥ 1, `skip` how the input is
+    up-sampled and added ("bicubic", default: OpenCV's INTER_CUBIC; "nearest": as Real-ESRGAN), `act`
+    "prelu" (default, per-channel), "leakyrelu" (0.1) or "relu".
+
+    Layers live in `body` with Real-ESRGAN's indices (convs at even, activations at odd positions),
+    so its weights map name for name. The last conv starts at zero: an untrained network outputs
+    exactly the up-sampled input, and training starts from bicubic's quality rather than from noise.
+    The bicubic kernel is a fixed, non-persistable buffer: not trained, not in the state dict.
+    """
+
+    def __init__(self, in_nc: int = 3, out_nc: int = 3, nf: int = 64, nc: int = 16, scale: int = 4,
+                 skip: str = "bicubic", act: str = "prelu"):
+        super().__init__()
+        if skip not in SKIPS:
+            raise ValueError(f"Compact skip must be one of {SKIPS}, got {skip!r}")
+        if act not in ACTS:
+            raise ValueError(f"Compact act must be one of {ACTS}, got {act!r}")
+        if in_nc != out_nc:
+            raise ValueError(f"Compact adds its input to its output: in_nc ({in_nc}) must equal out_nc ({out_nc})")
+        if scale < 1:
+            raise ValueError(f"Compact scale must be >= 1, got {scale}")
+        self.arch = {"arch": "compact", "in_nc": in_nc, "out_nc": out_nc, "nf": nf, "nc": nc, "scale": scale,
+                     "skip": skip, "act": act}
+        self.scale = scale
+        self.skip = skip
+        layers = [nn.Conv2D(in_nc, nf, 3, 1, 1), _activation(act, nf)]
+        for _ in range(nc):
+            layers += [nn.Conv2D(nf, nf, 3, 1, 1), _activation(act, nf)]
+        layers.append(nn.Conv2D(nf, out_nc * scale * scale, 3, 1, 1))
+        self.body = nn.LayerList(layers)
+        self._zero_last_conv()
+        self.register_buffer("cubic_kernel", paddle.to_tensor(cubic_kernel(in_nc, scale)), persistable=False)
+
+    def _zero_last_conv(self) -> None:
+        last = self.body[-1]
+        last.weight.set_value(np.zeros(last.weight.shape, np.float32))
+        last.bias.set_value(np.zeros(last.bias.shape, np.float32))
+
+    def upsample_input(self, x):
+        """The skip branch: the input up-sampled by `scale` (what an untrained network outputs)."""
+        if self.skip == "nearest":
+            return nearest_upsample(x, self.scale)
+        return bicubic_upsample(x, self.cubic_kernel, self.scale)
+
+    def forward(self, x):
+        out = x
+        for layer in self.body:
+            out = layer(out)
+        return F.pixel_shuffle(out, self.scale) + self.upsample_input(x)
+
+    def init_weights(self, rng: np.random.Generator) -> None:
+        """PyTorch's default uniform init (what Real-ESRGAN trained with) from a numpy generator,
+        PReLU slopes 0.25, and the last conv at zero (see the class docstring)."""
+        for layer in self.body:
+            if isinstance(layer, nn.Conv2D):
+                bound = 1.0 / np.sqrt(int(np.prod(layer.weight.shape[1:])))
+                layer.weight.set_value(rng.uniform(-bound, bound, layer.weight.shape).astype(np.float32))
+                layer.bias.set_value(rng.uniform(-bound, bound, layer.bias.shape).astype(np.float32))
+            elif isinstance(layer, PReLU):
+                layer.weight.set_value(np.full(layer.weight.shape, 0.25, np.float32))
+        self._zero_last_conv()
