@@ -1,0 +1,401 @@
+"""The restricted unpickler: weights load, and any file that would run code is refused unrun.
+
+PyTorch files are written here without torch (`write_torch_file`): a pickler that emits the same
+globals and persistent ids `torch.save` does, in its zip layout or its legacy stream layout.
+test_foreign.py and test_convert.py reuse these writers.
+"""
+
+from __future__ import annotations
+
+import collections
+import io
+import os
+import pickle
+import struct
+import subprocess
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sr_train import safe_pickle
+from srdata.errors import UserError
+
+# --------------------------------------------------------------------------------------------
+# Writers for PyTorch-format files (no torch needed)
+
+_STORAGE_NAMES = {np.dtype("float32"): "FloatStorage", np.dtype("float16"): "HalfStorage",
+                  np.dtype("float64"): "DoubleStorage", np.dtype("int64"): "LongStorage",
+                  np.dtype("uint8"): "ByteStorage", np.dtype("bool"): "BoolStorage"}
+
+
+class Global:
+    """A global the pickle names (GLOBAL opcode) without importing it: torch need not exist here."""
+
+    _made: dict[tuple[str, str], "Global"] = {}
+
+    def __new__(cls, module: str, name: str):
+        key = (module, name)
+        if key not in cls._made:
+            obj = super().__new__(cls)
+            obj.module, obj.name = module, name
+            cls._made[key] = obj
+        return cls._made[key]
+
+    def __call__(self, *args):  # pickle only checks that a reduce function is callable
+        raise AssertionError("never called")
+
+
+class BF16:
+    """Marks an array to be stored as a bfloat16 storage (its float32 values' top 16 bits)."""
+
+    def __init__(self, array: np.ndarray):
+        self.array = np.asarray(array, np.float32)
+
+
+class View:
+    """A tensor over part of a shared storage: `base` flat, with offset/size/stride in elements."""
+
+    def __init__(self, base: "Storage", offset: int, size: tuple, stride: tuple):
+        self.base, self.offset, self.size, self.stride = base, offset, size, stride
+
+
+class Storage:
+    def __init__(self, raw: bytes, storage_name: str, numel: int):
+        self.raw, self.storage_name, self.numel = raw, storage_name, numel
+
+
+def storage_of(value) -> Storage:
+    if isinstance(value, BF16):
+        halves = (value.array.ravel().view(np.uint32) >> 16).astype("<u2")
+        return Storage(halves.tobytes(), "BFloat16Storage", halves.size)
+    flat = np.ascontiguousarray(value).ravel()
+    return Storage(flat.astype(flat.dtype.newbyteorder("<")).tobytes(), _STORAGE_NAMES[flat.dtype], flat.size)
+
+
+class _TorchLikePickler(pickle._Pickler):
+    """Pickles numpy arrays as torch tensors: `torch._utils._rebuild_tensor_v2(storage, offset,
+    size, stride, requires_grad, OrderedDict())`, each storage a persistent id, as torch.save does."""
+
+    dispatch = dict(pickle._Pickler.dispatch)
+
+    def __init__(self, file, legacy: bool, rebuild: str = "_rebuild_tensor_v2"):
+        super().__init__(file, protocol=2)
+        self.legacy = legacy
+        self.rebuild = rebuild
+        self.storages: dict[str, Storage] = {}
+        self.keys: dict[int, str] = {}
+
+    def _save_global_ref(self, obj: Global) -> None:
+        self.write(pickle.GLOBAL + f"{obj.module}\n{obj.name}\n".encode())
+        self.memoize(obj)
+
+    dispatch[Global] = _save_global_ref
+
+    def persistent_id(self, obj):
+        if not isinstance(obj, Storage):
+            return None
+        key = self.keys.setdefault(id(obj), str(len(self.keys)))
+        self.storages[key] = obj
+        pid = ("storage", Global("torch", obj.storage_name), key, "cpu", obj.numel)
+        return pid + (None,) if self.legacy else pid
+
+    def reducer_override(self, obj):
+        if isinstance(obj, View):
+            args = (obj.base, obj.offset, tuple(obj.size), tuple(obj.stride), False, collections.OrderedDict())
+            return Global("torch._utils", self.rebuild), args
+        if isinstance(obj, (np.ndarray, BF16)):
+            shape = obj.array.shape if isinstance(obj, BF16) else obj.shape
+            strides = tuple(int(np.prod(shape[i + 1:])) for i in range(len(shape)))
+            return self.reducer_override(View(storage_of(obj), 0, shape, strides))
+        return NotImplemented
+
+
+def torch_pickle(obj, legacy: bool = False, rebuild: str = "_rebuild_tensor_v2") -> tuple[bytes, dict[str, Storage]]:
+    buffer = io.BytesIO()
+    pickler = _TorchLikePickler(buffer, legacy, rebuild)
+    pickler.dump(obj)
+    return buffer.getvalue(), pickler.storages
+
+
+def write_torch_zip(path: Path, obj, data_pkl: bytes | None = None, prefix: str = "archive") -> Path:
+    """A file laid out like torch.save's: PREFIX/data.pkl, PREFIX/data/KEY, PREFIX/version, byteorder."""
+    pickled, storages = torch_pickle(obj)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr(f"{prefix}/data.pkl", pickled if data_pkl is None else data_pkl)
+        archive.writestr(f"{prefix}/byteorder", "little")
+        for key, storage in storages.items():
+            archive.writestr(f"{prefix}/data/{key}", storage.raw)
+        archive.writestr(f"{prefix}/version", "3\n")
+    return path
+
+
+def write_torch_legacy(path: Path, obj, main_pickle: bytes | None = None) -> Path:
+    """The pre-1.6 stream: magic, version, sys info, the object, the storage keys, then the storages."""
+    pickled, storages = torch_pickle(obj, legacy=True)
+    with open(path, "wb") as handle:
+        pickle.dump(safe_pickle.TORCH_LEGACY_MAGIC, handle, protocol=2)
+        pickle.dump(safe_pickle.TORCH_LEGACY_PROTOCOL, handle, protocol=2)
+        pickle.dump({"protocol_version": 1001, "little_endian": True,
+                     "type_sizes": {"short": 2, "int": 4, "long": 4}}, handle, protocol=2)
+        handle.write(pickled if main_pickle is None else main_pickle)
+        keys = sorted(storages)
+        pickle.dump(keys, handle, protocol=2)
+        for key in keys:
+            handle.write(struct.pack("<q", storages[key].numel) + storages[key].raw)
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# Payloads that would leave a marker file if they ever ran
+
+
+class _Payload:
+    def __init__(self, func, args):
+        self.func, self.args = func, args
+
+    def __reduce__(self):
+        return self.func, self.args
+
+
+def payloads(marker: Path) -> dict[str, _Payload]:
+    return {
+        "os.system": _Payload(os.system, (f"touch '{marker}'",)),
+        "builtins.eval": _Payload(eval, (f"open({str(marker)!r}, 'w').close()",)),
+        "subprocess.Popen": _Payload(subprocess.Popen, (["touch", str(marker)],)),
+    }
+
+
+def weights_with(payload) -> dict:
+    """A plausible weights dict with the payload hidden among the arrays."""
+    return {"conv_first.weight": np.ones((2, 3, 3, 3), np.float32), "meta": payload,
+            "conv_last.bias": np.zeros(3, np.float32)}
+
+
+# --------------------------------------------------------------------------------------------
+# Plain pickles (PaddleGAN .pdparams)
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
+def test_numpy_arrays_and_containers_load_at_every_protocol(tmp_path, protocol):
+    tree = {"a": np.arange(12, dtype=np.float32).reshape(3, 4), "b": np.float32(2.5), "c": [1, 2.0, "x"],
+            "d": (np.zeros(0, np.int64), b"raw", b""), "e": {"nested": np.eye(2, dtype=np.float64)},
+            "f": collections.OrderedDict(k=np.array([True, False])), "g": {1, 2}, "h": frozenset({3}),
+            "i": np.asfortranarray(np.arange(6, dtype=np.int16).reshape(2, 3))}
+    path = tmp_path / "w.pdparams"
+    path.write_bytes(pickle.dumps(tree, protocol=protocol))
+    loaded = safe_pickle.load_pickle_file(path)
+    assert loaded.keys() == tree.keys()
+    for key in ("a", "e", "f", "i"):
+        expected, got = (tree[key], loaded[key]) if key in "ai" else (next(iter(tree[key].values())),
+                                                                      next(iter(loaded[key].values())))
+        assert got.dtype == expected.dtype and np.array_equal(got, expected)
+    assert loaded["b"] == np.float32(2.5) and loaded["c"] == [1, 2.0, "x"]
+    assert loaded["d"][1:] == (b"raw", b"") and loaded["g"] == {1, 2} and loaded["h"] == frozenset({3})
+
+
+def test_python2_style_pickle_of_a_numpy_array_loads():
+    """Python 2 (old PaddleGAN) pickles: `numpy.core` paths, `__builtin__`, array bytes as a py2 str."""
+    raw = np.array([1.5, -2.0], "<f4").tobytes()
+    data = (
+        b"\x80\x02}(U\x01w"  # {'w':
+        b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85U\x01b\x87R"
+        b"(K\x01K\x02\x85cnumpy\ndtype\nU\x02f4\x89\x88\x87R"  # state: 1, (2,), dtype('f4') ...
+        b"(K\x03U\x01<NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb"  # ... with its own state
+        b"\x89U" + bytes([len(raw)]) + raw + b"tb"  # not Fortran, the raw bytes as a py2 str
+        b"U\x01sc__builtin__\nset\n]K\x01a\x85Ru."  # 's': set([1])}
+    )
+    loaded = safe_pickle.load_pickle_bytes(data, "py2.pdparams")
+    assert loaded["w"].dtype == np.float32 and np.array_equal(loaded["w"], [1.5, -2.0])
+    assert loaded["s"] == {1}
+
+
+@pytest.mark.parametrize("name", ["os.system", "builtins.eval", "subprocess.Popen"])
+@pytest.mark.parametrize("protocol", [2, 4])
+def test_malicious_pdparams_is_refused_and_never_runs(tmp_path, name, protocol):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pdparams"
+    path.write_bytes(pickle.dumps(weights_with(payloads(marker)[name]), protocol=protocol))
+    with pytest.raises(UserError) as info:
+        safe_pickle.load_pickle_file(path)
+    message = str(info.value)
+    assert str(path) in message and "refused" in message
+    assert f".{name.rsplit('.', 1)[1]}'" in message  # names the global (os.system pickles as posix.system)
+    assert not marker.exists()
+    # the same bytes through plain pickle really would have run the payload
+    pickle.loads(path.read_bytes())
+    if name == "subprocess.Popen":
+        _wait_for(marker)
+    assert marker.exists()
+
+
+def _wait_for(path: Path) -> None:
+    import time
+
+    for _ in range(200):
+        if path.exists():
+            return
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("global_line", [b"c__builtin__\neval\n", b"cposix\nsystem\n", b"cbuiltins\ngetattr\n",
+                                         b"cnumpy\nload\n", b"ccopyreg\n_reconstructor\n",
+                                         b"ctorch._utils\n_rebuild_tensor_v2\n"])
+def test_any_other_global_is_refused_when_named(global_line):
+    """Refusal happens at the GLOBAL opcode itself, before any REDUCE could call it."""
+    data = b"\x80\x02" + global_line + b"X\x01\x00\x00\x00x\x85R."
+    with pytest.raises(UserError, match="refused to load"):
+        safe_pickle.load_pickle_bytes(data, "x.pdparams")
+
+
+def test_codecs_encode_only_turns_latin1_text_back_into_bytes():
+    ok = b"\x80\x02c_codecs\nencode\nX\x02\x00\x00\x00ab" + b"X\x06\x00\x00\x00latin1\x86R."
+    assert safe_pickle.load_pickle_bytes(ok, "ok") == b"ab"
+    other_codec = ok.replace(b"X\x06\x00\x00\x00latin1", b"X\x05\x00\x00\x00rot13")
+    with pytest.raises(UserError, match="cannot read"):
+        safe_pickle.load_pickle_bytes(other_codec, "x.pdparams")
+
+
+def test_plain_pickle_with_persistent_ids_is_refused():
+    data = b"\x80\x02X\x03\x00\x00\x00keyQ."  # BINPERSID 'key'
+    with pytest.raises(UserError, match="persistent"):
+        safe_pickle.load_pickle_bytes(data, "x.pdparams")
+
+
+@pytest.mark.parametrize("data", [b"", b"\x80\x02}q\x00(X", b"not a pickle at all"])
+def test_damaged_pickle_is_a_user_error(tmp_path, data):
+    path = tmp_path / "broken.pdparams"
+    path.write_bytes(data)
+    with pytest.raises(UserError, match="broken.pdparams"):
+        safe_pickle.load_file(path)
+
+
+# --------------------------------------------------------------------------------------------
+# PyTorch zip and legacy files
+
+
+def _torch_tree():
+    rng = np.random.default_rng(0)
+    shared = storage_of(np.arange(20, dtype=np.float32))
+    return {
+        "params_ema": collections.OrderedDict([
+            ("conv.weight", rng.standard_normal((4, 3, 3, 3)).astype(np.float32)),
+            ("conv.bias", rng.standard_normal(4).astype(np.float16)),
+            ("bf", BF16(np.array([1.0, -2.5, 0.15625, 3e38], np.float32))),
+            ("steps", np.array(7, np.int64)),
+            ("every_other", View(shared, 2, (3,), (2,))),  # elements 2, 4, 6
+            ("transposed", View(shared, 0, (4, 5), (1, 4))),
+            ("empty", np.zeros((0, 3), np.float32)),
+        ]),
+        "iter": 100,
+    }
+
+
+def _check_torch_tree(tree):
+    expected = _torch_tree()["params_ema"]
+    got = tree["params_ema"]
+    assert isinstance(got, collections.OrderedDict) and list(got) == list(expected)
+    assert np.array_equal(got["conv.weight"], expected["conv.weight"])
+    assert got["conv.bias"].dtype == np.float16 and np.array_equal(got["conv.bias"], expected["conv.bias"])
+    # bfloat16 keeps the top 16 bits of float32: exact for these values except 3e38's low bits
+    assert got["bf"].dtype == np.float32
+    assert np.array_equal(got["bf"][:3], [1.0, -2.5, 0.15625]) and abs(got["bf"][3] / 3e38 - 1) < 1e-2
+    assert got["steps"].dtype == np.int64 and got["steps"].shape == () and got["steps"] == 7
+    assert np.array_equal(got["every_other"], [2, 4, 6])
+    assert np.array_equal(got["transposed"], np.arange(20, dtype=np.float32).reshape(5, 4).T)
+    assert got["empty"].shape == (0, 3)
+    assert tree["iter"] == 100
+
+
+@pytest.mark.parametrize("prefix", ["archive", "RealESRGAN_x4plus_anime_6B"])
+def test_torch_zip_is_read_without_torch(tmp_path, prefix):
+    path = write_torch_zip(tmp_path / "w.pth", _torch_tree(), prefix=prefix)
+    kind, tree = safe_pickle.load_file(path)
+    assert kind == "torch"
+    _check_torch_tree(tree)
+
+
+def test_torch_legacy_file_is_read_without_torch(tmp_path):
+    path = write_torch_legacy(tmp_path / "w.pth", _torch_tree())
+    kind, tree = safe_pickle.load_file(path)
+    assert kind == "torch"
+    _check_torch_tree(tree)
+
+
+def test_parameters_and_old_rebuild_function_are_read(tmp_path):
+    weight = np.arange(6, dtype=np.float32).reshape(2, 3)
+    for rebuild in ("_rebuild_tensor", "_rebuild_tensor_v2"):
+        path = write_torch_zip(tmp_path / f"{rebuild}.pth", {"w": weight})
+        data = zipfile.ZipFile(path).read("archive/data.pkl")
+        if rebuild == "_rebuild_tensor":  # 4-argument form of torch < 1.0
+            data, _ = torch_pickle({"w": weight}, rebuild=rebuild)
+        _, tree = safe_pickle.load_file(write_torch_zip(tmp_path / f"{rebuild}2.pth", {"w": weight}, data_pkl=data))
+        assert np.array_equal(tree["w"], weight)
+    # a Parameter: torch._utils._rebuild_parameter(tensor, requires_grad, hooks)
+    pickled, _ = torch_pickle({"p": _ParameterOf(weight)})
+    _, tree = safe_pickle.load_file(write_torch_zip(tmp_path / "param.pth", {"p": weight}, data_pkl=pickled))
+    assert np.array_equal(tree["p"], weight)
+
+
+class _ParameterOf:
+    def __init__(self, array):
+        self.array = array
+
+    def __reduce__(self):
+        return Global("torch._utils", "_rebuild_parameter"), (self.array, True, collections.OrderedDict())
+
+
+@pytest.mark.parametrize("name", ["os.system", "builtins.eval", "subprocess.Popen"])
+def test_malicious_torch_zip_is_refused_and_never_runs(tmp_path, name):
+    marker = tmp_path / "pwned"
+    evil = pickle.dumps(weights_with(payloads(marker)[name]), protocol=2)
+    path = write_torch_zip(tmp_path / "evil.pth", {"w": np.ones(2, np.float32)}, data_pkl=evil)
+    with pytest.raises(UserError, match="refused to load") as info:
+        safe_pickle.load_file(path)
+    assert str(path) in str(info.value)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("name", ["os.system", "builtins.eval", "subprocess.Popen"])
+def test_malicious_torch_legacy_file_is_refused_and_never_runs(tmp_path, name):
+    marker = tmp_path / "pwned"
+    evil = pickle.dumps(weights_with(payloads(marker)[name]), protocol=2)
+    path = write_torch_legacy(tmp_path / "evil.pth", {"w": np.ones(2, np.float32)}, main_pickle=evil)
+    with pytest.raises(UserError, match="refused to load"):
+        safe_pickle.load_file(path)
+    assert not marker.exists()
+
+
+def test_tensor_reaching_past_its_storage_is_refused(tmp_path):
+    """as_strided on a hostile stride would read memory outside the file's data."""
+    base = storage_of(np.zeros(4, np.float32))
+    path = write_torch_zip(tmp_path / "oob.pth", {"w": View(base, 0, (2, 3), (3, 1000))})
+    with pytest.raises(UserError, match="oob.pth"):
+        safe_pickle.load_file(path)
+
+
+def test_truncated_storage_and_missing_record_are_user_errors(tmp_path):
+    path = write_torch_zip(tmp_path / "w.pth", {"w": np.ones(8, np.float32)})
+    short = tmp_path / "short.pth"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(short, "w") as dst:
+        for item in src.namelist():
+            data = src.read(item)
+            dst.writestr(item, data[:8] if item == "archive/data/0" else data)
+    with pytest.raises(UserError, match="truncated"):
+        safe_pickle.load_file(short)
+    missing = tmp_path / "missing.pth"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(missing, "w") as dst:
+        for item in src.namelist():
+            if item != "archive/data/0":
+                dst.writestr(item, src.read(item))
+    with pytest.raises(UserError, match="missing"):
+        safe_pickle.load_file(missing)
+
+
+def test_zip_that_is_not_a_torch_file_is_a_user_error(tmp_path):
+    path = tmp_path / "other.pth"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("readme.txt", "hello")
+    with pytest.raises(UserError, match="not a PyTorch checkpoint"):
+        safe_pickle.load_file(path)
