@@ -1,0 +1,702 @@
+"""Look at a paired HR/LR dataset before training on it: stats, problems, bicubic baseline.
+
+Works on datasets written by `srdata build` (which add dataset.json and manifest.jsonl) and on
+any PaddleGAN/BasicSR-style paired folder: `DS/train` + `DS/train_X4`, `DS/val` + `DS/val_X4`,
+..., or two folders given directly (`hr_dir`, `lr_dir`). HR and LR files pair by relative path
+without extension (DIV2K's `0001x4.png` LR naming is accepted too).
+
+Speed: sizes, formats and modes come from image headers. Pixels are decoded once per file, in
+parallel (joblib), only because the checks need them: sha256 of pixels (exact duplicates),
+pHash (near duplicates across splits), the grey-level spread (near-constant images) and the
+bicubic baseline (PSNR/SSIM).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import os
+import re
+import time
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import cv2
+import numpy as np
+from joblib import Parallel, delayed
+from PIL import Image
+
+from srdata.atomic import is_temp_name
+from srdata.dedup import DEFAULT_THRESHOLD, find_groups, phash_u64
+from srdata.errors import UserError
+from srdata.metrics import mean_score, psnr, ssim
+from srdata.sheet import SheetPair, choose_rows
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
+PROBLEM_KINDS = (
+    "missing_pair",
+    "scale_mismatch",
+    "unreadable",
+    "cross_split_duplicate",
+    "exact_duplicate",
+    "near_constant",
+    "manifest_mismatch",
+)
+SPLIT_ORDER = ("train", "val", "test")
+
+# near_constant: an image whose central 99% of grey levels (0.5th to 99.5th percentile of the
+# BT.601 grey image) spans fewer than this many levels out of 255. Fractions of pixels, so it does
+# not depend on the image size; the outer 0.5% on each side lets a blank frame with a small logo
+# or a few levels of noise still count as blank. On the 164 real cartoons of the development set
+# the smallest 1st-99th percentile spread is 43 levels (a black silhouette on white), far above.
+NEAR_CONSTANT_LEVELS = 10
+NEAR_CONSTANT_TAIL = 0.005
+NEAR_CONSTANT_RULE = (
+    f"near_constant: the 0.5th-99.5th percentile range of the grey image spans fewer than "
+    f"{NEAR_CONSTANT_LEVELS} of 255 levels (99% of the pixels are almost one shade)"
+)
+BASELINE_NOTE = (
+    "bicubic baseline: LR upscaled to the HR size with OpenCV INTER_CUBIC, PSNR/SSIM on the Y channel "
+    "(BT.601), {scale} px border cropped, mean over pairs (the SR benchmarks' convention)"
+)
+
+_SCALE_DIR = re.compile(r"^(?P<base>.+)_X(?P<scale>\d+)$")
+
+
+# ----------------------------------------------------------------------------- report types
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing that would hurt training; `files` are paths as shown to the user."""
+
+    kind: str
+    files: list[str]
+    detail: str
+
+
+@dataclass(frozen=True)
+class SizeSummary:
+    """Smallest, median and largest image by pixel count, as (width, height)."""
+
+    min: tuple[int, int]
+    median: tuple[int, int]
+    max: tuple[int, int]
+
+    @staticmethod
+    def of(sizes: list[tuple[int, int]]) -> "SizeSummary | None":
+        if not sizes:
+            return None
+        ordered = sorted(sizes, key=lambda wh: (wh[0] * wh[1], wh))
+        return SizeSummary(ordered[0], ordered[(len(ordered) - 1) // 2], ordered[-1])
+
+
+@dataclass
+class SplitStats:
+    name: str
+    hr_dir: str
+    lr_dir: str
+    pairs: int
+    hr_files: int
+    lr_files: int
+    hr_megapixels: float
+    lr_megapixels: float
+    hr_size: SizeSummary | None
+    lr_size: SizeSummary | None
+    formats: dict[str, int]
+    modes: dict[str, int]
+    baseline_pairs: int
+    bicubic_psnr_y: float
+    bicubic_ssim_y: float
+
+
+@dataclass
+class InspectReport:
+    root: str
+    layout: str  # "srdata" (built by srdata build), "paired-folders" or "hr-lr"
+    scale: int
+    scale_source: str
+    dedup_threshold: int
+    splits: list[SplitStats]
+    problems: list[Problem]
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def problem_counts(self) -> dict[str, int]:
+        counts = Counter(p.kind for p in self.problems)
+        return {kind: counts[kind] for kind in PROBLEM_KINDS if counts[kind]}
+
+    def to_json(self) -> dict:
+        """Plain data for --json. Scores that are infinite or undefined become "inf" / null."""
+        out = asdict(self)
+        for split in out["splits"]:
+            for key in ("bicubic_psnr_y", "bicubic_ssim_y"):
+                split[key] = _json_number(split[key])
+        return out
+
+
+def _json_number(x: float):
+    if math.isnan(x):
+        return None
+    if math.isinf(x):
+        return "inf"
+    return x
+
+
+# ----------------------------------------------------------------------------- layout
+
+
+@dataclass(frozen=True)
+class SplitDirs:
+    name: str
+    hr: Path
+    lr: Path
+
+
+@dataclass(frozen=True)
+class Layout:
+    kind: str
+    root: Path | None
+    scale: int
+    scale_source: str
+    splits: list[SplitDirs]
+    settings: dict
+
+
+def resolve_layout(
+    ds: Path | None, hr_dir: Path | None = None, lr_dir: Path | None = None, scale: int | None = None
+) -> Layout:
+    """Find the HR/LR folders and the scale, or raise UserError saying what to pass instead.
+
+    Scale comes from DS/dataset.json when present, else from `*_X{N}` folder names, else from
+    `scale` (the --scale option). A --scale that contradicts the first two is an error.
+    """
+    if scale is not None and not 2 <= scale <= 16:
+        raise UserError(f"--scale {scale} is out of range: use an integer from 2 to 16")
+    if (hr_dir is None) != (lr_dir is None):
+        raise UserError("--hr and --lr go together: pass both folders, or neither and a dataset folder DS")
+    if hr_dir is not None:
+        if ds is not None:
+            raise UserError("give either a dataset folder DS or --hr DIR --lr DIR, not both")
+        return _hr_lr_layout(Path(hr_dir), Path(lr_dir), scale)
+    if ds is None:
+        raise UserError("no dataset given: pass a dataset folder DS, or --hr DIR --lr DIR")
+    return _folder_layout(Path(ds), scale)
+
+
+def _hr_lr_layout(hr: Path, lr: Path, scale: int | None) -> Layout:
+    for option, path in (("--hr", hr), ("--lr", lr)):
+        if not path.is_dir():
+            raise UserError(f"{option} {path}: not a folder; pass the folder holding the {option[2:].upper()} images")
+    match = _SCALE_DIR.match(lr.name)
+    named = int(match["scale"]) if match else None
+    if named is not None and scale is not None and named != scale:
+        raise UserError(f"--lr {lr} is named for scale {named} but --scale is {scale}; drop --scale or fix it")
+    if named is None and scale is None:
+        raise UserError(f"cannot tell the scale of --lr {lr} (no _X<N> in its name): pass --scale N")
+    chosen, source = (named, "folder name") if named is not None else (scale, "--scale")
+    return Layout("hr-lr", None, chosen, source, [SplitDirs(hr.name or "pairs", hr, lr)], {})
+
+
+def _folder_layout(ds: Path, scale: int | None) -> Layout:
+    if not ds.is_dir():
+        raise UserError(f"{ds}: not a folder; pass a dataset folder (e.g. made by `srdata build`) or --hr/--lr")
+    meta = _read_dataset_json(ds)
+    scales_by_base: dict[str, set[int]] = defaultdict(set)
+    for child in ds.iterdir():
+        match = _SCALE_DIR.match(child.name)
+        if child.is_dir() and match and (ds / match["base"]).is_dir():
+            scales_by_base[match["base"]].add(int(match["scale"]))
+    folder_scales = sorted({s for ss in scales_by_base.values() for s in ss})
+
+    if meta is not None:
+        chosen, source = _scale_from_meta(ds, meta), "dataset.json"
+    elif len(folder_scales) == 1:
+        chosen, source = folder_scales[0], "folder names"
+    elif len(folder_scales) > 1 and scale in folder_scales:
+        chosen, source = scale, "--scale"
+    elif len(folder_scales) > 1:
+        listed = ", ".join(f"_X{s}" for s in folder_scales)
+        raise UserError(f"{ds} has LR folders for several scales ({listed}): pass --scale N to pick one")
+    elif scale is not None:
+        chosen, source = scale, "--scale"
+    else:
+        raise UserError(
+            f"{ds}: no HR/LR folder pair found (expected e.g. train/ and train_X4/); "
+            "pass --hr DIR --lr DIR --scale N for another layout"
+        )
+    if scale is not None and scale != chosen:
+        raise UserError(f"{ds}: {source} says scale {chosen} but --scale is {scale}; drop --scale or fix it")
+
+    bases = {b for b, ss in scales_by_base.items() if chosen in ss}
+    bases |= {name for name in SPLIT_ORDER if (ds / name).is_dir()}
+    if not bases:
+        raise UserError(f"{ds}: no HR/LR folder pair for scale {chosen} (expected e.g. train/ and train_X{chosen}/)")
+    splits = [SplitDirs(b, ds / b, ds / f"{b}_X{chosen}") for b in _ordered_splits(bases)]
+    settings = meta.get("settings", {}) if meta is not None else {}
+    kind = "srdata" if meta is not None else "paired-folders"
+    return Layout(kind, ds, chosen, source, splits, settings if isinstance(settings, dict) else {})
+
+
+def _read_dataset_json(ds: Path) -> dict | None:
+    path = ds / "dataset.json"
+    if not path.exists():
+        return None
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path}: not readable JSON ({exc}); rebuild the dataset or delete the file") from None
+    if not isinstance(meta, dict):
+        raise UserError(f"{path}: expected a JSON object; rebuild the dataset or delete the file")
+    return meta
+
+
+def _scale_from_meta(ds: Path, meta: dict) -> int:
+    scale = meta.get("scale")
+    if not isinstance(scale, int) or isinstance(scale, bool) or scale < 1:
+        raise UserError(f"{ds / 'dataset.json'}: key 'scale' must be a positive integer, got {scale!r}")
+    return scale
+
+
+def _ordered_splits(names: Iterable[str]) -> list[str]:
+    rank = {name: i for i, name in enumerate(SPLIT_ORDER)}
+    return sorted(names, key=lambda n: (rank.get(n, len(rank)), n))
+
+
+def dedup_threshold_of(settings: dict) -> int:
+    """The Hamming threshold the build used (so inspect agrees with it), else the default."""
+    for key in ("dedup_threshold", "dedup-threshold"):
+        value = settings.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+    return DEFAULT_THRESHOLD
+
+
+# ----------------------------------------------------------------------------- files and pairs
+
+
+@dataclass(frozen=True)
+class PairJob:
+    """One unit of parallel work: an HR file and/or its LR partner (either may be missing)."""
+
+    split: str
+    key: str
+    hr: Path | None
+    lr: Path | None
+
+
+def list_images(folder: Path) -> dict[str, Path]:
+    """Image files under `folder` keyed by relative path without extension (skips temp files)."""
+    if not folder.is_dir():
+        return {}
+    found = {}
+    for path in sorted(folder.rglob("*")):
+        if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file() and not is_temp_name(path.name):
+            found.setdefault(path.relative_to(folder).with_suffix("").as_posix(), path)
+    return found
+
+
+def pair_jobs(split: SplitDirs, scale: int) -> list[PairJob]:
+    """Pair HR and LR files by name; unpaired files become jobs with one side None."""
+    hr_files, lr_files = list_images(split.hr), list_images(split.lr)
+    jobs, used_lr = [], set()
+    for key, hr_path in hr_files.items():
+        lr_key = key if key in lr_files else f"{key}x{scale}"  # DIV2K: 0001.png <-> 0001x4.png
+        lr_path = lr_files.get(lr_key)
+        if lr_path is not None:
+            used_lr.add(lr_key)
+        jobs.append(PairJob(split.name, key, hr_path, lr_path))
+    jobs += [PairJob(split.name, key, None, path) for key, path in lr_files.items() if key not in used_lr]
+    return jobs
+
+
+# ----------------------------------------------------------------------------- per-file facts
+
+
+@dataclass
+class FileFacts:
+    """What one file tells: header facts, byte and pixel hashes, or why it could not be read."""
+
+    size: tuple[int, int] | None = None
+    format: str | None = None
+    mode: str | None = None
+    bytes_sha256: str | None = None
+    pixels_sha256: str | None = None
+    phash: int | None = None
+    grey_spread: int | None = None
+    error: str | None = None
+
+
+@dataclass
+class PairFacts:
+    hr: FileFacts | None
+    lr: FileFacts | None
+    psnr_y: float | None = None
+    ssim_y: float | None = None
+
+
+def examine_pair(job: PairJob, scale: int) -> PairFacts:
+    """Read each file once; measure what the checks need. Runs in a joblib worker."""
+    hr_facts, hr_img = _examine_file(job.hr, want_phash=True) if job.hr else (None, None)
+    lr_facts, lr_img = _examine_file(job.lr, want_phash=False) if job.lr else (None, None)
+    facts = PairFacts(hr_facts, lr_facts)
+    if hr_img is not None and lr_img is not None and _scales_match(hr_img.shape, lr_img.shape, scale):
+        facts.psnr_y, facts.ssim_y = bicubic_baseline(hr_img, lr_img, scale)
+    return facts
+
+
+def bicubic_baseline(hr: np.ndarray, lr: np.ndarray, scale: int) -> tuple[float, float]:
+    """PSNR/SSIM (Y, border `scale` cropped) of the LR upscaled with OpenCV bicubic vs the HR."""
+    up = cv2.resize(lr, (hr.shape[1], hr.shape[0]), interpolation=cv2.INTER_CUBIC)
+    return psnr(up, hr, crop_border=scale, y_channel=True), ssim(up, hr, crop_border=scale, y_channel=True)
+
+
+def _scales_match(hr_shape, lr_shape, scale: int) -> bool:
+    return hr_shape[0] == lr_shape[0] * scale and hr_shape[1] == lr_shape[1] * scale
+
+
+def _examine_file(path: Path, want_phash: bool) -> tuple[FileFacts, np.ndarray | None]:
+    facts = FileFacts()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        facts.error = f"cannot read: {exc.strerror or exc}"
+        return facts, None
+    facts.bytes_sha256 = hashlib.sha256(data).hexdigest()
+    try:
+        with Image.open(io.BytesIO(data)) as header:  # header only: no pixel decoding here
+            facts.size, facts.format, facts.mode = header.size, header.format, header.mode
+    except Exception as exc:  # noqa: BLE001 - Pillow raises many types for bad files
+        facts.error = f"not an image Pillow can open ({type(exc).__name__})"
+        return facts, None
+    img = decode_rgb(data)
+    if img is None or (img.shape[1], img.shape[0]) != facts.size:
+        facts.error = "pixels cannot be decoded (truncated or corrupt)"
+        return facts, None
+    facts.pixels_sha256 = hashlib.sha256(img.tobytes()).hexdigest()
+    facts.grey_spread = grey_spread(img)
+    if want_phash:
+        facts.phash = phash_u64(img)
+    return facts, img
+
+
+def decode_rgb(data: bytes) -> np.ndarray | None:
+    """Decode like the trainer's data loader (cv2 IMREAD_COLOR), as uint8 HWC RGB; None if broken.
+
+    EXIF orientation is ignored so the pixel size matches the header size the stats report.
+    """
+    buf = np.frombuffer(data, dtype=np.uint8)
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # a broken file is reported, not warned
+    try:
+        bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+    if bgr is None:
+        return None
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def grey_spread(img: np.ndarray) -> int:
+    """Grey levels spanned by the central 99% of pixels (see NEAR_CONSTANT_RULE)."""
+    grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    cumulative = np.cumsum(np.bincount(grey.ravel(), minlength=256))
+    n = cumulative[-1]
+    low = int(np.searchsorted(cumulative, NEAR_CONSTANT_TAIL * n, side="right"))
+    high = int(np.searchsorted(cumulative, (1 - NEAR_CONSTANT_TAIL) * n, side="left"))
+    return max(0, high - low)
+
+
+# ----------------------------------------------------------------------------- the scan
+
+
+@dataclass
+class Scan:
+    """The layout, every job and its facts: what the report and the contact sheet are made from."""
+
+    layout: Layout
+    jobs: list[PairJob]
+    facts: list[PairFacts]
+
+    def show(self, path: Path) -> str:
+        if self.layout.root is not None:
+            return path.relative_to(self.layout.root).as_posix()
+        return path.as_posix()
+
+
+def scan_dataset(
+    layout: Layout,
+    workers: int = 1,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> Scan:
+    """Examine every pair in parallel; results in job order whatever the worker count."""
+    jobs = [job for split in layout.splits for job in pair_jobs(split, layout.scale)]
+    if not jobs:
+        where = ", ".join(f"{s.hr}/ and {s.lr}/" for s in layout.splits)
+        raise UserError(f"no image files found in {where}: point inspect at a folder with HR/LR images")
+    facts: list[PairFacts] = []
+    results = Parallel(n_jobs=workers, return_as="generator", batch_size=1)(
+        delayed(examine_pair)(job, layout.scale) for job in jobs
+    )
+    for done, result in enumerate(results, start=1):
+        facts.append(result)
+        if on_progress is not None:
+            on_progress(done, len(jobs))
+    return Scan(layout, jobs, facts)
+
+
+def inspect_dataset(
+    ds: Path | None,
+    hr_dir: Path | None = None,
+    lr_dir: Path | None = None,
+    scale: int | None = None,
+    workers: int = 1,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> tuple[InspectReport, Scan]:
+    """Scan a dataset and report its stats and problems (the library behind `srdata inspect`)."""
+    return inspect_layout(resolve_layout(ds, hr_dir, lr_dir, scale), workers, on_progress)
+
+
+def inspect_layout(
+    layout: Layout, workers: int = 1, on_progress: Callable[[int, int], None] | None = None
+) -> tuple[InspectReport, Scan]:
+    start = time.perf_counter()
+    scan = scan_dataset(layout, workers, on_progress)
+    report = build_report(scan)
+    report.seconds = time.perf_counter() - start
+    return report, scan
+
+
+def build_report(scan: Scan) -> InspectReport:
+    layout = scan.layout
+    threshold = dedup_threshold_of(layout.settings)
+    problems = (
+        _missing_pairs(scan)
+        + _unreadable(scan)
+        + _scale_mismatches(scan)
+        + _near_constant(scan)
+        + _exact_duplicates(scan)
+        + _cross_split_duplicates(scan, threshold)
+        + _manifest_mismatches(scan)
+    )
+    root = layout.root.as_posix() if layout.root else f"{layout.splits[0].hr} + {layout.splits[0].lr}"
+    return InspectReport(
+        root=root,
+        layout=layout.kind,
+        scale=layout.scale,
+        scale_source=layout.scale_source,
+        dedup_threshold=threshold,
+        splits=[_split_stats(scan, split) for split in layout.splits],
+        problems=problems,
+        notes=[BASELINE_NOTE.format(scale=layout.scale), NEAR_CONSTANT_RULE],
+    )
+
+
+def _split_stats(scan: Scan, split: SplitDirs) -> SplitStats:
+    rows = [(j, f) for j, f in zip(scan.jobs, scan.facts) if j.split == split.name]
+    hr = [f.hr for _, f in rows if f.hr is not None and f.hr.size is not None]
+    lr = [f.lr for _, f in rows if f.lr is not None and f.lr.size is not None]
+    scored = [f for _, f in rows if f.psnr_y is not None]
+    headers = hr + lr
+    return SplitStats(
+        name=split.name,
+        hr_dir=scan.show(split.hr),
+        lr_dir=scan.show(split.lr),
+        pairs=sum(1 for j, _ in rows if j.hr is not None and j.lr is not None),
+        hr_files=sum(1 for j, _ in rows if j.hr is not None),
+        lr_files=sum(1 for j, _ in rows if j.lr is not None),
+        hr_megapixels=round(sum(w * h for w, h in (f.size for f in hr)) / 1e6, 3),
+        lr_megapixels=round(sum(w * h for w, h in (f.size for f in lr)) / 1e6, 3),
+        hr_size=SizeSummary.of([f.size for f in hr]),
+        lr_size=SizeSummary.of([f.size for f in lr]),
+        formats=dict(sorted(Counter(f.format for f in headers).items())),
+        modes=dict(sorted(Counter(f.mode for f in headers).items())),
+        baseline_pairs=len(scored),
+        bicubic_psnr_y=mean_score(f.psnr_y for f in scored),
+        bicubic_ssim_y=mean_score(f.ssim_y for f in scored),
+    )
+
+
+# ----------------------------------------------------------------------------- problem finders
+
+
+def _missing_pairs(scan: Scan) -> list[Problem]:
+    out = []
+    for job in scan.jobs:
+        split = next(s for s in scan.layout.splits if s.name == job.split)
+        if job.lr is None:
+            out.append(Problem("missing_pair", [scan.show(job.hr)], f"HR has no LR partner in {scan.show(split.lr)}/"))
+        elif job.hr is None:
+            out.append(Problem("missing_pair", [scan.show(job.lr)], f"LR has no HR partner in {scan.show(split.hr)}/"))
+    return out
+
+
+def _unreadable(scan: Scan) -> list[Problem]:
+    out = []
+    for job, facts in zip(scan.jobs, scan.facts):
+        for path, f in ((job.hr, facts.hr), (job.lr, facts.lr)):
+            if f is not None and f.error is not None:
+                out.append(Problem("unreadable", [scan.show(path)], f.error))
+    return out
+
+
+def _scale_mismatches(scan: Scan) -> list[Problem]:
+    out, scale = [], scan.layout.scale
+    for job, facts in zip(scan.jobs, scan.facts):
+        if facts.hr is None or facts.lr is None or facts.hr.size is None or facts.lr.size is None:
+            continue
+        (hw, hh), (lw, lh) = facts.hr.size, facts.lr.size
+        if (hw, hh) != (lw * scale, lh * scale):
+            out.append(
+                Problem(
+                    "scale_mismatch",
+                    [scan.show(job.hr), scan.show(job.lr)],
+                    f"HR {hw}x{hh} is not {scale} x LR {lw}x{lh} (= {lw * scale}x{lh * scale})",
+                )
+            )
+    return out
+
+
+def _near_constant(scan: Scan) -> list[Problem]:
+    out = []
+    for job, facts in zip(scan.jobs, scan.facts):
+        f = facts.hr
+        if f is not None and f.grey_spread is not None and f.grey_spread < NEAR_CONSTANT_LEVELS:
+            out.append(
+                Problem(
+                    "near_constant",
+                    [scan.show(job.hr)],
+                    f"99% of its pixels span {f.grey_spread} grey levels (< {NEAR_CONSTANT_LEVELS}): almost no detail",
+                )
+            )
+    return out
+
+
+def _hr_entries(scan: Scan) -> Iterator[tuple[PairJob, FileFacts]]:
+    for job, facts in zip(scan.jobs, scan.facts):
+        if job.hr is not None and facts.hr is not None and facts.hr.error is None:
+            yield job, facts.hr
+
+
+def _exact_duplicates(scan: Scan) -> list[Problem]:
+    by_digest: dict[str, list[PairJob]] = defaultdict(list)
+    for job, f in _hr_entries(scan):
+        by_digest[f.pixels_sha256].append(job)
+    return [
+        _group_problem(scan, "exact_duplicate", members, f"{len(members)} HR images with identical pixels (sha256 {digest[:12]})")
+        for digest, members in by_digest.items()
+        if len(members) > 1
+    ]
+
+
+def _cross_split_duplicates(scan: Scan, threshold: int) -> list[Problem]:
+    entries = list(_hr_entries(scan))
+    if len(entries) < 2:
+        return []
+    labels = find_groups(np.array([f.phash for _, f in entries], dtype=np.uint64), threshold)
+    by_label: dict[int, list[PairJob]] = defaultdict(list)
+    for (job, _), label in zip(entries, labels):
+        by_label[int(label)].append(job)
+    return [
+        _group_problem(scan, "cross_split_duplicate", members, f"same or near-duplicate image (pHash within {threshold} bits)")
+        for members in by_label.values()
+        if len({j.split for j in members}) > 1
+    ]
+
+
+def _group_problem(scan: Scan, kind: str, members: list[PairJob], what: str) -> Problem:
+    splits = _ordered_splits({j.split for j in members})
+    return Problem(kind, [scan.show(j.hr) for j in members], f"{what} in {', '.join(splits)}")
+
+
+def _manifest_mismatches(scan: Scan) -> list[Problem]:
+    """Compare files against DS/manifest.jsonl (only for datasets built by srdata build)."""
+    root = scan.layout.root
+    if root is None or not (root / "manifest.jsonl").exists():
+        return []
+    records = _read_manifest(root / "manifest.jsonl")
+    on_disk: dict[str, FileFacts] = {}
+    for job, facts in zip(scan.jobs, scan.facts):
+        for path, f in ((job.hr, facts.hr), (job.lr, facts.lr)):
+            if path is not None and f is not None:
+                on_disk[scan.show(path)] = f
+    out, listed = [], set()
+    for record in records:
+        for side in ("hr", "lr"):
+            rel = record.get(side)
+            if not isinstance(rel, str):
+                continue  # a dropped duplicate has hr/lr = null
+            listed.add(rel)
+            problem = _compare_with_manifest(rel, side, record, on_disk.get(rel), root)
+            if problem is not None:
+                out.append(problem)
+    for rel in sorted(set(on_disk) - listed):
+        out.append(Problem("manifest_mismatch", [rel], "file is not listed in manifest.jsonl"))
+    return out
+
+
+def _compare_with_manifest(rel: str, side: str, record: dict, facts: FileFacts | None, root: Path) -> Problem | None:
+    if facts is None:
+        if not (root / rel).exists():
+            return Problem("manifest_mismatch", [rel], "listed in manifest.jsonl but missing")
+        return None  # exists outside the scanned split folders: nothing to compare
+    expected_hash = record.get(f"{side}_sha256")
+    if isinstance(expected_hash, str) and facts.bytes_sha256 != expected_hash:
+        return Problem(
+            "manifest_mismatch",
+            [rel],
+            f"sha256 of the file is {facts.bytes_sha256[:12]}..., manifest.jsonl records {expected_hash[:12]}...",
+        )
+    expected_size = record.get(f"{side}_size")
+    if facts.size is not None and isinstance(expected_size, list) and tuple(expected_size) != tuple(facts.size):
+        w, h = facts.size
+        return Problem(
+            "manifest_mismatch", [rel], f"size is {w}x{h}, manifest.jsonl records {expected_size[0]}x{expected_size[1]}"
+        )
+    return None
+
+
+def _read_manifest(path: Path) -> list[dict]:
+    records = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read ({exc}); rebuild the dataset or delete the file") from None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            raise UserError(f"{path}:{number}: not valid JSON; rebuild the dataset or delete the file") from None
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+def default_workers() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+# ----------------------------------------------------------------------------- contact sheet
+
+
+def sheet_pairs(scan: Scan, rows: int, seed: int) -> list[SheetPair]:
+    """A seeded sample of the pairs that can be shown (both readable, sizes consistent)."""
+    usable = [
+        job
+        for job, f in zip(scan.jobs, scan.facts)
+        if f.hr is not None and f.lr is not None and f.psnr_y is not None
+    ]
+    pairs = []
+    for index in choose_rows(len(usable), rows, seed):
+        job = usable[index]
+        hr, lr = decode_rgb(job.hr.read_bytes()), decode_rgb(job.lr.read_bytes())
+        if hr is None or lr is None:
+            raise UserError(f"{job.hr} or {job.lr} changed while inspecting; run inspect again")
+        pairs.append(SheetPair(scan.show(job.hr), job.split, hr, lr))
+    return pairs
