@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import paddle
 import pytest
@@ -380,3 +382,21 @@ def test_one_esrgan_iteration_updates_generator_then_discriminator():
     opt_d.step()
     assert all(np.isfinite(float(t)) for t in (l_pix, l_percep, l_g_gan, d_loss.real, d_loss.fake))
     assert not np.array_equal(disc.conv9.weight.numpy(), d_before["conv9.weight"])
+
+
+# ---------------------------------------------------------------- shipped GAN recipes
+
+
+@pytest.mark.parametrize("name", ["esrgan-x4.yaml", "anime-esrgan-x4.yaml"])
+def test_gan_recipes_name_settings_the_gan_parts_accept(name):
+    """The recipes' GAN sections must build: a known discriminator at the recipe's patch size, a VGG layer."""
+    import yaml
+
+    recipe = yaml.safe_load((Path(__file__).resolve().parents[1] / "recipes" / name).read_text())
+    disc = recipe["discriminator"]
+    check_patch_size(disc["arch"], recipe["train"]["patch_size"])
+    assert isinstance(build_discriminator(**disc), VGGDiscriminator128)
+    p = recipe["loss"]["perceptual"]
+    assert perceptual.vgg19_feature_index(p["layer"], p["before_relu"]) == 34
+    assert p["weights"] == "imagenet" and p["criterion"] == "l1"
+    assert recipe["model"]["init_from"].endswith("best.safetensors")
