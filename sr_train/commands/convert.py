@@ -1,0 +1,21 @@
+"""`sr-train convert IN OUT.safetensors`: PaddleGAN / BasicSR / Real-ESRGAN weights to srkit's format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from sr_train.cli import app
+from sr_train.foreign import convert_weights, describe
+
+
+@app.command("convert")
+def convert_command(
+    src: Path = typer.Argument(..., help="Weights to convert: .pdparams (PaddleGAN), .pth (BasicSR/Real-ESRGAN) "
+                                         "or .safetensors."),
+    dst: Path = typer.Argument(..., help="Output srkit weights file (.safetensors, with the architecture inside)."),
+) -> None:
+    """Convert weights to a srkit .safetensors file; pickles are read without running any code in them."""
+    found = convert_weights(src, dst)
+    typer.echo(f"wrote {dst}: {describe(found)}")
