@@ -19,6 +19,7 @@ app = typer.Typer(
 # Each module under srdata/commands registers its command on `app` when imported.
 # (one import line per command, added with the command)
 from srdata.commands import inspect as _inspect  # noqa: E402,F401
+from srdata.commands import build as _build  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> int:

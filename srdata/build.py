@@ -1,0 +1,790 @@
+"""`srdata build`: a folder of raw images -> a paired HR/LR dataset PaddleGAN can read.
+
+The build is a pure function of (sources, options): the dataset it leaves is the same bytes
+whatever the worker count, whatever was in the output folder before, and whether or not an
+earlier run was killed half way. It gets there like this:
+
+1. Scan RAW. A source whose size and mtime match the previous manifest is not read at all:
+   its SHA-256, pHash and size come from the manifest ("probe cache").
+2. Read and decode every other source in parallel (hash, pHash, size). Since it is decoded
+   anyway, its HR and LR are made there and then and parked in `DS/.staging/KEY.png`,
+   named by their recipe key, so no source is ever decoded twice.
+3. Reject, deduplicate, name and split (cheap, in the main process).
+4. Every output file carries its recipe key (a hash of the source content and of every
+   setting that affects that file) in a PNG tEXt chunk. A wanted file already on disk with the
+   right key is kept or moved (a changed --val only renames files); only missing ones are
+   made, in a second parallel pass that decodes just those sources.
+5. Move staged files into place, delete what is no longer wanted (stale outputs, temp files
+   of killed runs, the staging folder), and write the manifests last, each atomically.
+
+Because every file is either renamed into place whole or checked by its key before it is
+trusted, a kill at any moment leaves nothing a re-run can mistake for finished work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import shutil
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from joblib import Parallel, delayed
+from PIL import Image
+
+import srdata
+from srdata.atomic import is_temp_name, write_bytes, write_json, write_jsonl
+from srdata.dedup import DEFAULT_THRESHOLD, find_groups, hex_to_u64, phash_hex, phash_u64
+from srdata.degrade import FILTERS, Degradation, resize, to_uint8
+from srdata.errors import UserError
+from srdata.imageio import (
+    SOURCE_EXTENSIONS,
+    RejectedImage,
+    check_pixels,
+    decode_opened,
+    encode_png,
+    open_header,
+    read_recipe,
+    reason_kind,
+)
+from srdata.split import SPLITS, assign_splits, check_amounts
+
+MANIFEST = "manifest.jsonl"
+DATASET = "dataset.json"
+DUPLICATES = "duplicates.json"
+REJECTED = "rejected.jsonl"
+STAGING = ".staging"
+_METADATA = (MANIFEST, DATASET, DUPLICATES, REJECTED)
+_SPLIT_DIR = re.compile(r"^(train|val|test)(_X\d+)?$")
+LR_MIN_SIDE = 32
+# Bump when the bytes an unchanged recipe produces change, so old outputs are remade.
+RECIPE_VERSION = 1
+# Rejections that depend on options (recomputed every run from the cached size).
+_OPTION_DEPENDENT = ("too small", "too many pixels")
+
+
+# ---------------------------------------------------------------------------------------------
+# Options
+
+
+@dataclass
+class BuildOptions:
+    """One field per `srdata build` option (same names, underscores for dashes)."""
+
+    src: Path | None = None
+    out: Path | None = None
+    scale: int = 4
+    blur: float = 0.0
+    down: str = "bicubic"
+    hr_size: tuple[int, int] | None = None
+    hr_max_side: int | None = None
+    hr_resize: str = "nearest"
+    noise: tuple[float, float] | None = None
+    jpeg: tuple[int, int] | None = None
+    val: float | int = 0.05
+    test: float | int = 0.05
+    dedup: bool = True
+    dedup_threshold: int = DEFAULT_THRESHOLD
+    seed: int = 0
+    workers: int | None = None
+    png_level: int = 1
+    max_pixels: int = 100_000_000
+    strict: bool = False
+
+    def validate(self) -> None:
+        """Refuse bad options with a one-line UserError, before anything is read or written."""
+        if self.src is None:
+            raise UserError("missing --src RAW: the folder of source images to build from")
+        if self.out is None:
+            raise UserError("missing --out DS: the folder to write the dataset to")
+        if not Path(self.src).is_dir():
+            raise UserError(f"--src {self.src}: not a folder; give the folder of source images")
+        if Path(self.out).exists() and not Path(self.out).is_dir():
+            raise UserError(f"--out {self.out}: exists and is not a folder; choose a folder path")
+        if Path(self.src).resolve() == Path(self.out).resolve():
+            raise UserError(f"--out {self.out} is --src; write the dataset to another folder")
+        if not 2 <= self.scale <= 8:
+            raise UserError(f"--scale {self.scale}: must be between 2 and 8")
+        if not (math.isfinite(self.blur) and self.blur >= 0):
+            raise UserError(f"--blur {self.blur}: sigma must be 0 (no blur) or more")
+        _check_choice("--down", self.down)
+        _check_choice("--hr-resize", self.hr_resize)
+        if self.hr_size is not None and self.hr_max_side is not None:
+            raise UserError("--hr-size and --hr-max-side both given; use one of them")
+        if self.hr_size is not None and (len(self.hr_size) != 2 or min(self.hr_size) < 1):
+            raise UserError(f"--hr-size {self.hr_size}: width and height must be 1 or more")
+        if self.hr_max_side is not None and self.hr_max_side < 1:
+            raise UserError(f"--hr-max-side {self.hr_max_side}: must be 1 or more")
+        if self.noise is not None:
+            lo, hi = self.noise
+            if not (math.isfinite(lo) and math.isfinite(hi) and 0 <= lo <= hi):
+                raise UserError(f"--noise {lo}:{hi}: need 0 <= LO <= HI (sigma on the 0-255 scale)")
+        if self.jpeg is not None:
+            lo, hi = self.jpeg
+            if not 1 <= lo <= hi <= 100:
+                raise UserError(f"--jpeg {lo}:{hi}: need 1 <= LO <= HI <= 100")
+        check_amounts(self.val, self.test)
+        if not 0 <= self.dedup_threshold <= 64:
+            raise UserError(f"--dedup-threshold {self.dedup_threshold}: must be 0..64 bits")
+        if self.workers is not None and self.workers < 1:
+            raise UserError(f"--workers {self.workers}: must be 1 or more")
+        if not 0 <= self.png_level <= 9:
+            raise UserError(f"--png-level {self.png_level}: must be 0..9")
+        if self.max_pixels < 1:
+            raise UserError(f"--max-pixels {self.max_pixels}: must be 1 or more")
+
+    def degradation(self) -> Degradation:
+        return Degradation(self.scale, self.blur, self.down, self.noise, self.jpeg, self.seed)
+
+    def settings(self) -> dict:
+        """What dataset.json records: every option that can change a byte of the dataset."""
+        keep = asdict(self)
+        for name in ("out", "workers", "strict"):
+            keep.pop(name)
+        keep["src"] = str(self.src)
+        for name in ("hr_size", "noise", "jpeg"):
+            keep[name] = list(keep[name]) if keep[name] is not None else None
+        return keep
+
+
+def _check_choice(option: str, value: str) -> None:
+    if value not in FILTERS:
+        raise UserError(f"{option} {value!r}: choose one of {', '.join(FILTERS)}")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'640x480' -> (640, 480) for --hr-size."""
+    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
+    if not match or min(int(match[1]), int(match[2])) < 1:
+        raise UserError(f"--hr-size {text!r}: give WIDTHxHEIGHT in pixels, e.g. 1920x1080")
+    return int(match[1]), int(match[2])
+
+
+def parse_range(text: str, option: str, kind: type) -> tuple:
+    """'5' -> (5, 5); '2:10' -> (2, 10), as ints or floats."""
+    parts = text.split(":")
+    try:
+        if len(parts) not in (1, 2):
+            raise ValueError
+        values = [kind(p) for p in parts]
+    except ValueError:
+        raise UserError(f"{option} {text!r}: give a value or a range LO:HI, e.g. {option} 5:15") from None
+    return (values[0], values[-1])
+
+
+# ---------------------------------------------------------------------------------------------
+# What one source is (cached in the manifests) and what it becomes
+
+
+@dataclass
+class Probe:
+    """Facts about one source file that do not depend on the options."""
+
+    source: str
+    bytes: int
+    mtime_ns: int
+    sha256: str | None = None
+    size: tuple[int, int] | None = None  # after EXIF orientation; header size if not decoded
+    phash: int | None = None
+    error: str | None = None  # a rejection no option can change (corrupt, not an image, ...)
+
+
+@dataclass(frozen=True)
+class Geometry:
+    resized: tuple[int, int] | None  # HR resize target, None = no resize
+    hr: tuple[int, int]
+    lr: tuple[int, int]
+
+    def crop(self) -> list[int]:
+        """Kept box [left, top, right, bottom] of the (resized) source."""
+        return [0, 0, self.hr[0], self.hr[1]]
+
+
+def plan_geometry(size: tuple[int, int], opts: BuildOptions) -> Geometry:
+    width, height = size
+    target = (width, height)
+    if opts.hr_size is not None:
+        target = tuple(opts.hr_size)
+    elif opts.hr_max_side is not None and max(width, height) > opts.hr_max_side:
+        longest = max(width, height)
+        target = tuple(max(1, (2 * side * opts.hr_max_side + longest) // (2 * longest)) for side in size)
+    s = opts.scale
+    hr = (target[0] - target[0] % s, target[1] - target[1] % s)
+    resized = target if target != (width, height) else None
+    return Geometry(resized, hr, (hr[0] // s, hr[1] // s))
+
+
+def rejection(probe: Probe, opts: BuildOptions) -> str | None:
+    """Why this source is not used under these options, or None."""
+    if probe.error:
+        return probe.error
+    try:
+        check_pixels(probe.size, opts.max_pixels)
+    except RejectedImage as exc:
+        return str(exc)
+    lr = plan_geometry(probe.size, opts).lr
+    if min(lr) < LR_MIN_SIDE:
+        return f"too small (LR would be {lr[0]}x{lr[1]}; both sides must be >= {LR_MIN_SIDE} px)"
+    return None
+
+
+def _key(*parts) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def recipe_keys(probe: Probe, opts: BuildOptions) -> tuple[str, str]:
+    """(HR key, LR key): hashes of the content and of every setting that affects each file."""
+    geo = plan_geometry(probe.size, opts)
+    resize_filter = opts.hr_resize if geo.resized else None
+    hr_key = _key("hr", RECIPE_VERSION, probe.sha256, geo.resized, resize_filter, geo.hr, opts.png_level)
+    params = opts.degradation().draw(probe.sha256)
+    lr_key = _key("lr", RECIPE_VERSION, hr_key, params, opts.png_level)
+    return hr_key, lr_key
+
+
+# ---------------------------------------------------------------------------------------------
+# The worker: read, hash, decode, make HR/LR into staging
+
+
+@dataclass(frozen=True)
+class _Task:
+    index: int
+    path: str
+    probe: Probe | None  # known facts (then only outputs are wanted), or None = read it
+    hints: tuple[str, ...] = ()  # files that may already hold this source's outputs
+
+
+@dataclass(frozen=True)
+class _Done:
+    index: int
+    probe: Probe
+    decoded: bool
+    written: int
+
+
+def _run_task(task: _Task, opts: BuildOptions, staging: str, parent_pid: int) -> _Done:
+    if os.getpid() != parent_pid:
+        cv2.setNumThreads(1)  # one process per core already; extra threads only contend
+    source = Path(task.path)
+    try:
+        stat = source.stat()
+        data = source.read_bytes()
+    except OSError as exc:
+        known = task.probe or Probe("", 0, 0)
+        return _Done(task.index, Probe(known.source, 0, 0, error=f"unreadable ({exc.strerror or exc})"), False, 0)
+    probe = task.probe or Probe("", stat.st_size, stat.st_mtime_ns)
+    if probe.sha256 is None:
+        probe.sha256 = hashlib.sha256(data).hexdigest()
+    try:
+        img = open_header(data)
+        probe.size = img.size
+        if rejection(probe, opts) is not None:
+            return _Done(task.index, probe, False, 0)
+        bgr = decode_opened(img, data)
+    except RejectedImage as exc:
+        probe.error = str(exc)
+        return _Done(task.index, probe, False, 0)
+    height, width = bgr.shape[:2]
+    probe.size = (width, height)
+    if probe.phash is None:
+        probe.phash = phash_u64(Image.frombuffer("RGB", (width, height), bgr, "raw", "BGR", 0, 1))
+    if rejection(probe, opts) is not None:
+        return _Done(task.index, probe, True, 0)
+    written = _make_outputs(bgr, probe, opts, Path(staging), task.hints)
+    return _Done(task.index, probe, True, written)
+
+
+def _make_outputs(bgr: np.ndarray, probe: Probe, opts: BuildOptions, staging: Path, hints) -> int:
+    """Write the HR and LR not already found (by key) in staging or the hinted files."""
+    hr_key, lr_key = recipe_keys(probe, opts)
+    missing = [key for key in (hr_key, lr_key) if _find(key, staging, hints) is None]
+    if not missing:
+        return 0
+    geo = plan_geometry(probe.size, opts)
+    hr = bgr if geo.resized is None else resize(bgr, geo.resized, opts.hr_resize)
+    hr = hr[: geo.hr[1], : geo.hr[0]]
+    if hr_key in missing:
+        write_bytes(staging / f"{hr_key}.png", encode_png(hr, opts.png_level, hr_key))
+    if lr_key in missing:
+        deg = opts.degradation()
+        lr = deg.apply(hr, deg.draw(probe.sha256))
+        write_bytes(staging / f"{lr_key}.png", encode_png(lr, opts.png_level, lr_key))
+    return len(missing)
+
+
+def _find(key: str, staging: Path, candidates) -> Path | None:
+    """A file holding exactly the output with this key: staged, or one of the candidates."""
+    staged = staging / f"{key}.png"
+    if staged.exists():
+        return staged
+    for path in candidates:
+        if read_recipe(path) == key:
+            return Path(path)
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# The build
+
+
+@dataclass
+class BuildReport:
+    out: Path
+    counts: dict[str, int]  # train / val / test / duplicates / rejected / sources
+    rejected: list[dict]  # {"source", "reason"}
+    decoded: int = 0  # sources decoded this run (0 when nothing changed)
+    written: int = 0  # PNG files encoded this run
+    seconds: float = 0.0
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+
+    def table(self):
+        """A rich Table summarising the build (what the CLI prints at the end)."""
+        from rich.table import Table
+
+        table = Table(title=f"srdata build -> {self.out}", show_header=True)
+        table.add_column("what")
+        table.add_column("count", justify="right")
+        for split in SPLITS:
+            table.add_row(f"{split} pairs", str(self.counts[split]))
+        table.add_row("duplicates dropped", str(self.counts["duplicates"]))
+        for reason, n in sorted(self.rejected_by_reason.items()):
+            table.add_row(f"rejected: {reason}", str(n))
+        table.add_row("sources decoded", str(self.decoded))
+        table.add_row("PNG files written", str(self.written))
+        rate = self.decoded / self.seconds if self.seconds > 0 else 0.0
+        table.add_row("time", f"{self.seconds:.1f} s ({rate:.1f} decoded images/s)")
+        return table
+
+
+def build_dataset(opts: BuildOptions, progress: bool = True) -> BuildReport:
+    """Build (or bring up to date) the dataset opts.out from the images under opts.src."""
+    started = time.perf_counter()
+    opts.validate()
+    src, out = Path(opts.src), Path(opts.out)
+    sources = scan_sources(src, out)
+    _check_out_folder(out)
+    previous, old_outputs = load_previous(out)
+    workers = opts.workers or os.cpu_count() or 1
+    staging = out / STAGING
+    created_out = not out.exists()
+
+    # 1-2: probes from the cache, or read/decoded now (with outputs made speculatively)
+    probes: dict[str, Probe] = {}
+    tasks = []
+    for index, (rel, size, mtime_ns) in enumerate(sources):
+        cached = previous.get(rel)
+        if cached and (cached.bytes, cached.mtime_ns) == (size, mtime_ns) and _usable(cached, opts):
+            probes[rel] = cached
+        else:
+            tasks.append(_Task(index, str(src / rel), None, old_outputs.hints(rel)))
+    try:
+        done = _run_parallel(tasks, opts, staging, workers, progress, "reading sources")
+        decoded = sum(d.decoded for d in done)
+        written = sum(d.written for d in done)
+        for d in done:
+            rel = sources[d.index][0]
+            d.probe.source = rel
+            probes[rel] = d.probe
+
+        # 3: reject, deduplicate, name, split
+        plan = _plan(sources, probes, opts)
+
+        # 4: make what is missing (decodes only sources whose outputs are gone or outdated)
+        wanted = plan.wanted_outputs(opts)
+        tasks = _missing_tasks(src, out, plan, wanted, staging, old_outputs)
+        done = _run_parallel(tasks, opts, staging, workers, progress, "writing outputs")
+        decoded += sum(d.decoded for d in done)
+        written += sum(d.written for d in done)
+    except UserError:
+        _discard_staging(out, staging, created_out)
+        raise
+
+    # 5: move into place, clean up, write the manifests last
+    _place(out, staging, wanted, old_outputs)
+    _remove_stale(out, {rel for rel, _, _ in wanted})
+    report = _write_metadata(out, plan, opts)
+    report.decoded, report.written = decoded, written
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _usable(probe: Probe, opts: BuildOptions) -> bool:
+    """A cached probe answers everything unless the source is now accepted but was never hashed."""
+    return probe.error is not None or rejection(probe, opts) is not None or probe.phash is not None
+
+
+def scan_sources(src: Path, out: Path) -> list[tuple[str, int, int]]:
+    """(relative posix path, size, mtime_ns) of every image file under src, sorted by path.
+
+    Hidden files and folders are skipped, and so is the output folder if it is inside src.
+    """
+    out_resolved = out.resolve()
+    found = []
+
+    def walk(folder: Path, prefix: str) -> None:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            raise UserError(f"--src: cannot list {folder} ({exc.strerror or exc})") from None
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir():
+                if Path(entry.path).resolve() != out_resolved:
+                    walk(Path(entry.path), f"{prefix}{entry.name}/")
+            elif entry.name.lower().endswith(SOURCE_EXTENSIONS) and entry.is_file():
+                stat = entry.stat()
+                found.append((prefix + entry.name, stat.st_size, stat.st_mtime_ns))
+
+    walk(src, "")
+    if not found:
+        raise UserError(
+            f"--src {src}: no images found (looked for {', '.join(SOURCE_EXTENSIONS)} in all subfolders)"
+        )
+    return found
+
+
+def _check_out_folder(out: Path) -> None:
+    """Refuse to build into a folder holding anything srdata build did not write."""
+    if not out.is_dir():
+        return
+    for entry in sorted(os.listdir(out)):
+        ours = entry in _METADATA or entry == STAGING or _SPLIT_DIR.match(entry) or is_temp_name(entry)
+        if not ours:
+            raise UserError(
+                f"--out {out}: already holds {entry!r}, which srdata build did not write; "
+                "choose a new or empty folder"
+            )
+
+
+def load_previous(out: Path) -> tuple[dict[str, Probe], _OldOutputs]:
+    """Probes and output paths recorded by the previous build (empty if none or unreadable).
+
+    Only facts about source files are trusted from here (checked by size and mtime); output
+    files are always checked by their recipe key before being reused.
+    """
+    probes: dict[str, Probe] = {}
+    outputs: dict[str, dict] = {}
+    try:
+        for line in _read_jsonl(out / MANIFEST):
+            rel = line["source"]
+            probes[rel] = Probe(
+                rel, int(line["bytes"]), int(line["mtime_ns"]), line["sha256"],
+                tuple(line["source_size"]), hex_to_u64(line["phash"]),
+            )
+            outputs[rel] = {"id": line["id"], "hr": line["hr"], "lr": line["lr"]}
+        for line in _read_jsonl(out / REJECTED):
+            rel, reason = line["source"], line["reason"]
+            size = tuple(line["source_size"]) if line.get("source_size") else None
+            phash = hex_to_u64(line["phash"]) if line.get("phash") else None
+            dependent = reason_kind(reason) in _OPTION_DEPENDENT
+            if dependent and size is None:
+                continue
+            probes[rel] = Probe(
+                rel, int(line["bytes"]), int(line["mtime_ns"]), line.get("sha256"), size, phash,
+                None if dependent else reason,
+            )
+    except (OSError, ValueError, KeyError, TypeError):
+        probes, outputs = {}, {}
+    return probes, _OldOutputs(out, outputs, _split_folders(out))
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@dataclass
+class _OldOutputs:
+    """Where the previous build put each source's files (hints only: checked by key before use)."""
+
+    out: Path
+    entries: dict[str, dict]  # source -> {"id", "hr", "lr"}
+    folders: list[str]  # split folders present when this build started
+
+    def hints(self, source: str) -> tuple[str, ...]:
+        """The previous manifest's paths, then the source's previous name in every split folder
+        (where a killed build may have moved it)."""
+        old = self.entries.get(source)
+        if not old:
+            return ()
+        paths = [old["hr"], old["lr"]] if old["hr"] else []
+        paths += [f"{folder}/{old['id']}.png" for folder in self.folders]
+        return tuple(str(self.out / p) for p in dict.fromkeys(paths))
+
+
+def _split_folders(out: Path) -> list[str]:
+    try:
+        return sorted(e for e in os.listdir(out) if _SPLIT_DIR.match(e))
+    except OSError:
+        return []
+
+
+def _run_parallel(tasks, opts, staging: Path, workers: int, progress: bool, label: str) -> list[_Done]:
+    """Run tasks on `workers` processes with a progress bar; results sorted by task index."""
+    if not tasks:
+        return []
+    jobs = (delayed(_run_task)(t, opts, str(staging), os.getpid()) for t in tasks)
+    parallel = Parallel(n_jobs=min(workers, len(tasks)), return_as="generator_unordered")
+    results = []
+    with _progress_bar(progress) as bar:
+        task_id = bar.add_task(label, total=len(tasks))
+        for result in parallel(jobs):
+            results.append(result)
+            bar.advance(task_id)
+    return sorted(results, key=lambda d: d.index)
+
+
+def _progress_bar(enabled: bool):
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn
+    from rich.progress import TimeElapsedColumn, TimeRemainingColumn
+    from rich.text import Text
+
+    class ImagesPerSecond(ProgressColumn):
+        def render(self, task) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text(f"{speed:.1f} images/s" if speed else "- images/s")
+
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), ImagesPerSecond(),
+        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+        console=Console(stderr=True), disable=not enabled, transient=False,
+    )
+
+
+@dataclass
+class _Plan:
+    """Decisions for every source, in source order."""
+
+    accepted: list[Probe]
+    rejected: list[tuple[Probe, str]]
+    ids: dict[str, str]  # source -> id (file stem)
+    keeper: dict[str, str]  # source -> source of its group's kept image
+    split: dict[str, str]  # kept source -> split
+    distance: dict[str, int]  # dropped source -> Hamming distance to its kept image
+    threshold: int | None
+
+    def kept(self) -> list[Probe]:
+        return [p for p in self.accepted if self.keeper[p.source] == p.source]
+
+    def wanted_outputs(self, opts: BuildOptions) -> list[tuple[str, str, str]]:
+        """(path relative to DS, recipe key, source) of every output file."""
+        wanted = []
+        for probe in self.kept():
+            hr_key, lr_key = recipe_keys(probe, opts)
+            hr, lr = self.output_paths(probe.source, opts.scale)
+            wanted += [(hr, hr_key, probe.source), (lr, lr_key, probe.source)]
+        return wanted
+
+    def output_paths(self, source: str, scale: int) -> tuple[str, str]:
+        split, name = self.split[source], self.ids[source]
+        return f"{split}/{name}.png", f"{split}_X{scale}/{name}.png"
+
+
+def _plan(sources, probes: dict[str, Probe], opts: BuildOptions) -> _Plan:
+    accepted, rejected = [], []
+    for rel, _, _ in sources:
+        probe = probes[rel]
+        reason = rejection(probe, opts)
+        if reason is None:
+            accepted.append(probe)
+        else:
+            rejected.append((probe, reason))
+    keeper, distance = _deduplicate(accepted, opts)
+    ids = assign_ids([p.source for p in accepted])
+    kept = [p for p in accepted if keeper[p.source] == p.source]
+    splits = assign_splits([(p.sha256, p.source) for p in kept], opts.val, opts.test, opts.seed)
+    split = {p.source: s for p, s in zip(kept, splits)}
+    return _Plan(accepted, rejected, ids, keeper, split, distance, opts.dedup_threshold if opts.dedup else None)
+
+
+def _deduplicate(accepted: list[Probe], opts: BuildOptions) -> tuple[dict[str, str], dict[str, int]]:
+    """Keeper per source: per pHash group the most pixels, then the shortest path, then the first."""
+    if not opts.dedup or not accepted:
+        return {p.source: p.source for p in accepted}, {}
+    hashes = np.array([p.phash for p in accepted], dtype=np.uint64)
+    labels = find_groups(hashes, opts.dedup_threshold)
+    groups: dict[int, list[Probe]] = {}
+    for probe, label in zip(accepted, labels):
+        groups.setdefault(int(label), []).append(probe)
+    keeper, distance = {}, {}
+    for members in groups.values():
+        best = min(members, key=lambda p: (-p.size[0] * p.size[1], len(p.source), p.source))
+        for probe in members:
+            keeper[probe.source] = best.source
+            if probe is not best:
+                distance[probe.source] = bin(probe.phash ^ best.phash).count("1")
+    return keeper, distance
+
+
+def flat_name(rel: str) -> str:
+    """'a/b/c.jpg' -> 'a__b__c' (the stem every output of that source is named by)."""
+    return rel.rsplit(".", 1)[0].replace("/", "__")
+
+
+def assign_ids(rels: list[str]) -> dict[str, str]:
+    """Unique ids from flattened paths; names that collide (ignoring case, as macOS and Windows
+    do) all get a suffix from their own path, so an id never depends on the order of sources."""
+    counts = Counter(flat_name(rel).casefold() for rel in rels)
+    ids = {}
+    for rel in rels:
+        name = flat_name(rel)
+        if counts[name.casefold()] > 1:
+            name = f"{name}-{hashlib.sha1(rel.encode()).hexdigest()[:8]}"
+        ids[rel] = name
+    return ids
+
+
+def _missing_tasks(src: Path, out: Path, plan: _Plan, wanted, staging: Path, old_outputs) -> list[_Task]:
+    """Tasks for kept sources with an output that exists nowhere with the right key.
+
+    The worker gets the wanted paths and old locations as hints, so it encodes only the file
+    that is actually missing (e.g. just the LR when only --blur changed).
+    """
+    order = {p.source: i for i, p in enumerate(plan.accepted)}
+    probe = {p.source: p for p in plan.accepted}
+    hints: dict[str, list[str]] = {}
+    for rel, _, source in wanted:
+        hints.setdefault(source, []).append(str(out / rel))
+    for source in hints:
+        hints[source] = list(dict.fromkeys(hints[source] + list(old_outputs.hints(source))))
+    missing = {source for _, key, source in wanted if _find(key, staging, hints[source]) is None}
+    return [
+        _Task(order[source], str(src / source), probe[source], tuple(hints[source]))
+        for source in sorted(missing, key=order.get)
+    ]
+
+
+def _place(out: Path, staging: Path, wanted, old_outputs) -> None:
+    """Put every wanted file at its path, by renames only (copies for identical twins)."""
+    pending = [(rel, key, src) for rel, key, src in wanted if read_recipe(out / rel) != key]
+    in_place = {rel for rel, _, _ in wanted} - {rel for rel, _, _ in pending}
+    # Park reusable files first, so that a file moving to a path another file is leaving
+    # never overwrites it before it has moved.
+    for rel, key, source in pending:
+        staged = staging / f"{key}.png"
+        if staged.exists():
+            continue
+        found = _find(key, staging, old_outputs.hints(source))
+        if found is None:
+            raise RuntimeError(f"srdata build: no file made for {rel} (key {key}); this is a bug")
+        staging.mkdir(parents=True, exist_ok=True)
+        if str(found.relative_to(out).as_posix()) in in_place:
+            write_bytes(staged, found.read_bytes())
+        else:
+            os.replace(found, staged)
+    uses = Counter(key for _, key, _ in pending)
+    for rel, key, _ in pending:
+        staged = staging / f"{key}.png"
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        uses[key] -= 1
+        if uses[key]:
+            write_bytes(out / rel, staged.read_bytes())
+        else:
+            os.replace(staged, out / rel)
+
+
+def _remove_stale(out: Path, wanted: set[str]) -> None:
+    """Delete outputs no longer wanted, temp files of killed runs, staging, empty split folders."""
+    for entry in sorted(os.listdir(out)):
+        path = out / entry
+        if entry == STAGING:
+            shutil.rmtree(path, ignore_errors=True)
+        elif _SPLIT_DIR.match(entry) and path.is_dir():
+            for name in os.listdir(path):
+                if f"{entry}/{name}" not in wanted and (path / name).is_file():
+                    (path / name).unlink()
+            if not os.listdir(path):
+                path.rmdir()
+        elif is_temp_name(entry):
+            path.unlink()
+
+
+def _discard_staging(out: Path, staging: Path, created_out: bool) -> None:
+    shutil.rmtree(staging, ignore_errors=True)
+    if created_out and out.is_dir() and not os.listdir(out):
+        out.rmdir()
+
+
+def _write_metadata(out: Path, plan: _Plan, opts: BuildOptions) -> BuildReport:
+    """rejected.jsonl, duplicates.json, manifest.jsonl, then dataset.json, each atomically."""
+    deg = opts.degradation()
+    rejected = [
+        {
+            "source": p.source, "reason": reason, "bytes": p.bytes, "mtime_ns": p.mtime_ns,
+            "sha256": p.sha256, "source_size": list(p.size) if p.size else None,
+            "phash": phash_hex(p.phash) if p.phash is not None else None,
+        }
+        for p, reason in plan.rejected
+    ]
+    manifest = []
+    for probe in plan.accepted:
+        keeper = plan.keeper[probe.source]
+        line = {
+            "id": plan.ids[probe.source], "source": probe.source, "sha256": probe.sha256,
+            "phash": phash_hex(probe.phash), "group": plan.ids[keeper],
+            "source_size": list(probe.size), "bytes": probe.bytes, "mtime_ns": probe.mtime_ns,
+            "split": None, "dup_of": None, "hr": None, "lr": None, "hr_size": None,
+            "lr_size": None, "hr_resize": None, "crop": None, "degradation": None,
+        }
+        if keeper != probe.source:
+            line["dup_of"] = plan.ids[keeper]
+        else:
+            geo = plan_geometry(probe.size, opts)
+            hr, lr = plan.output_paths(probe.source, opts.scale)
+            line.update(
+                split=plan.split[probe.source], hr=hr, lr=lr, hr_size=list(geo.hr), lr_size=list(geo.lr),
+                crop=geo.crop(), degradation=deg.draw(probe.sha256),
+                hr_resize=None if geo.resized is None else {
+                    "from": list(probe.size), "to": list(geo.resized), "filter": opts.hr_resize
+                },
+            )
+        manifest.append(line)
+    groups = {}
+    for probe in plan.accepted:
+        keeper = plan.keeper[probe.source]
+        if keeper != probe.source:
+            groups.setdefault(keeper, []).append(
+                {"id": plan.ids[probe.source], "source": probe.source, "distance": plan.distance[probe.source]}
+            )
+    duplicates = {
+        "threshold": plan.threshold,
+        "groups": [
+            {"group": plan.ids[k], "kept": k, "dropped": groups[k]} for k in sorted(groups)
+        ],
+    }
+    counts = Counter(plan.split.values())
+    by_reason = Counter(reason_kind(reason) for _, reason in plan.rejected)
+    counts = {
+        "sources": len(plan.accepted) + len(plan.rejected),
+        **{split: counts.get(split, 0) for split in SPLITS},
+        "duplicates": len(plan.accepted) - len(plan.split),
+        "rejected": len(plan.rejected),
+    }
+    dataset = {
+        "format": "srkit-dataset",
+        "version": srdata.__version__,
+        "scale": opts.scale,
+        "layout": {s: {"hr": s, "lr": f"{s}_X{opts.scale}"} for s in SPLITS},
+        "settings": opts.settings(),
+        "counts": counts,
+        "rejected_by_reason": dict(sorted(by_reason.items())),
+    }
+    write_jsonl(out / REJECTED, rejected)
+    write_json(out / DUPLICATES, duplicates)
+    write_jsonl(out / MANIFEST, manifest)
+    write_json(out / DATASET, dataset)
+    return BuildReport(
+        out=out, counts=counts,
+        rejected=[{"source": p.source, "reason": r} for p, r in plan.rejected],
+        rejected_by_reason=dict(by_reason),
+    )

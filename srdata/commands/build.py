@@ -1,0 +1,57 @@
+"""`srdata build`: raw images -> paired HR/LR dataset (thin layer over srdata.build)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from srdata.build import BuildOptions, build_dataset, parse_range, parse_size
+from srdata.cli import app
+from srdata.dedup import DEFAULT_THRESHOLD
+from srdata.degrade import FILTERS
+from srdata.split import parse_amount
+
+
+@app.command("build")
+def build_command(
+    src: Optional[Path] = typer.Option(None, "--src", help="Folder of raw images (searched recursively)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Dataset folder to create or update."),
+    scale: int = typer.Option(4, "--scale", help="Downscale factor, 2-8."),
+    blur: float = typer.Option(0.0, "--blur", help="Gaussian blur sigma before downscaling (0 = none)."),
+    down: str = typer.Option("bicubic", "--down", help=f"Downscale filter: {'|'.join(FILTERS)}."),
+    hr_size: Optional[str] = typer.Option(None, "--hr-size", help="Resize every HR to WxH first."),
+    hr_max_side: Optional[int] = typer.Option(None, "--hr-max-side", help="Shrink HRs whose longer side exceeds N."),
+    hr_resize: str = typer.Option("nearest", "--hr-resize", help="Filter of the HR resize."),
+    noise: Optional[str] = typer.Option(None, "--noise", help="Gaussian noise sigma (0-255 scale) or LO:HI."),
+    jpeg: Optional[str] = typer.Option(None, "--jpeg", help="JPEG quality Q or LO:HI applied to the LR."),
+    val: str = typer.Option("0.05", "--val", help="Validation share: fraction < 1 or a count."),
+    test: str = typer.Option("0.05", "--test", help="Test share: fraction < 1 or a count."),
+    dedup: bool = typer.Option(True, "--dedup/--no-dedup", help="Drop near-duplicate sources (pHash)."),
+    dedup_threshold: int = typer.Option(DEFAULT_THRESHOLD, "--dedup-threshold", help="Max Hamming distance in bits."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the split and of random degradations."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Parallel workers (default: all cores)."),
+    png_level: int = typer.Option(1, "--png-level", help="PNG compression level 0-9."),
+    max_pixels: int = typer.Option(100_000_000, "--max-pixels", help="Refuse sources with more pixels."),
+    strict: bool = typer.Option(False, "--strict", help="Exit 1 if any source was rejected."),
+) -> None:
+    """Build (or update) a paired HR/LR dataset from a folder of raw images."""
+    opts = BuildOptions(
+        src=src, out=out, scale=scale, blur=blur, down=down,
+        hr_size=parse_size(hr_size) if hr_size is not None else None,
+        hr_max_side=hr_max_side, hr_resize=hr_resize,
+        noise=parse_range(noise, "--noise", float) if noise is not None else None,
+        jpeg=parse_range(jpeg, "--jpeg", int) if jpeg is not None else None,
+        val=parse_amount(val, "--val"), test=parse_amount(test, "--test"),
+        dedup=dedup, dedup_threshold=dedup_threshold, seed=seed, workers=workers,
+        png_level=png_level, max_pixels=max_pixels, strict=strict,
+    )
+    report = build_dataset(opts, progress=True)
+    Console().print(report.table())
+    if strict and report.rejected:
+        Console(stderr=True).print(
+            f"srdata: --strict: {len(report.rejected)} source(s) rejected (see {out}/rejected.jsonl)"
+        )
+        raise typer.Exit(code=1)

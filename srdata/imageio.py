@@ -1,0 +1,278 @@
+"""Read untrusted source images safely, and read/write the PNGs of a dataset.
+
+Sources come from users' folders, so anything can be in them: truncated downloads, text files
+named .png, 16-bit scans, palette GIF-era PNGs, phone JPEGs stored sideways, headers that
+claim a billion pixels. `decode_bgr` turns every such file into either an 8-bit 3-channel
+image or a `RejectedImage` whose message is one line the build can show and record.
+
+Pillow reads the header first (format, size, mode) so that nothing is decompressed before the
+pixel count is checked. Pixels are then decoded by:
+- OpenCV (libpng/libtiff) for PNGs without EXIF and palette, and for 16-bit TIFFs: it is ~40%
+  faster than Pillow on PNG, keeps 16-bit RGB at full depth (Pillow drops the low byte, which
+  truncates instead of rounding) and refuses truncated or CRC-damaged files (returns None);
+- Pillow for everything else (JPEG, WebP, BMP, palette and EXIF-carrying PNGs), with
+  `ImageOps.exif_transpose` for orientation and LOAD_TRUNCATED_IMAGES off, so truncated
+  JPEGs raise instead of coming back half grey.
+
+Internally images are BGR (OpenCV's order, what cv2.imencode writes); `decode_source` returns
+RGB for library users.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import warnings
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from srdata.errors import UserError
+
+# File name endings the build looks at (lower case); anything else in RAW is not a source.
+SOURCE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+# What Pillow may say a source is (MPO = JPEG with a second picture, as phones write).
+_FORMATS = {"PNG", "JPEG", "MPO", "WEBP", "BMP", "DIB", "TIFF"}
+# PNG modes whose pixels OpenCV decodes exactly as Pillow would (palette ones go to Pillow).
+_CV2_PNG_MODES = {"RGB", "RGBA", "L", "LA", "I", "I;16", "I;16B", "I;16L"}
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+# Length of signature + IHDR chunk: where srkit inserts its tEXt chunk.
+_PNG_AFTER_IHDR = 8 + 4 + 4 + 13 + 4
+RECIPE_KEYWORD = b"srkit-recipe"
+
+ImageFile.LOAD_TRUNCATED_IMAGES = False  # the default, stated because safety depends on it
+
+
+class RejectedImage(Exception):
+    """A source the build skips; str() is the one-line reason recorded in rejected.jsonl.
+
+    `kind` is the short category the summary counts (e.g. "truncated", "too small").
+    """
+
+    def __init__(self, kind: str, detail: str = ""):
+        self.kind = kind
+        self.detail = " ".join(str(detail).split())
+        super().__init__(f"{kind} ({self.detail})" if self.detail else kind)
+
+
+def reason_kind(reason: str) -> str:
+    """The category of a recorded reason string ("corrupt (broken PNG)" -> "corrupt")."""
+    return reason.split(" (", 1)[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Sources
+
+
+def open_header(data: bytes) -> Image.Image:
+    """Parse only the header; refuse empty files, non-images and formats srdata does not take.
+
+    Pillow's own decompression-bomb limit is lifted while parsing: `check_pixels` applies the
+    user's --max-pixels to the header's size instead, before any pixel is decompressed.
+    """
+    if not data:
+        raise RejectedImage("empty file")
+    limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        img = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        raise RejectedImage("not an image", "no known image header") from None
+    except Exception as exc:  # a recognised header that is itself broken
+        raise RejectedImage("corrupt", f"bad header: {exc}") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+    if img.format not in _FORMATS:
+        raise RejectedImage("unsupported format", f"{img.format}; use PNG, JPEG, WebP, BMP or TIFF")
+    width, height = img.size
+    if width <= 0 or height <= 0:
+        raise RejectedImage("corrupt", f"header says {width}x{height}")
+    return img
+
+
+def check_pixels(size: tuple[int, int], max_pixels: int) -> None:
+    """Refuse (before decoding) an image whose header claims more than max_pixels pixels."""
+    width, height = size
+    if width * height > max_pixels:
+        raise RejectedImage(
+            "too many pixels", f"{width}x{height} = {width * height} > --max-pixels {max_pixels}"
+        )
+
+
+def decode_opened(img: Image.Image, data: bytes) -> np.ndarray:
+    """Pixels of a header from `open_header` as uint8 HxWx3 BGR (orientation, alpha, depth)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        if _opencv_can_decode(img, data):
+            return _decode_with_opencv(img, data)
+        return _decode_with_pillow(img)
+
+
+def decode_bgr(data: bytes, max_pixels: int) -> np.ndarray:
+    """Decode file bytes to a uint8 HxWx3 BGR image (EXIF orientation applied, alpha on white)."""
+    img = open_header(data)
+    check_pixels(img.size, max_pixels)
+    return decode_opened(img, data)
+
+
+def decode_source(path: str | os.PathLike, max_pixels: int = 100_000_000) -> np.ndarray:
+    """Decode a source file to uint8 HxWx3 RGB; raises RejectedImage with a one-line reason."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise RejectedImage("unreadable", exc.strerror or str(exc)) from None
+    return np.ascontiguousarray(decode_bgr(data, max_pixels)[:, :, ::-1])
+
+
+def _opencv_can_decode(img: Image.Image, data: bytes) -> bool:
+    if img.format == "PNG":
+        has_exif = b"eXIf" in data or b"Raw profile type exif" in data
+        return img.mode in _CV2_PNG_MODES and not has_exif
+    if img.format == "TIFF":
+        bits = img.tag_v2.get(258, (8,))
+        bits = bits if isinstance(bits, tuple) else (bits,)
+        return any(b == 16 for b in bits)
+    return False
+
+
+def _decode_with_opencv(img: Image.Image, data: bytes) -> np.ndarray:
+    if img.format == "PNG" and not data.rstrip(b"\x00").endswith(_PNG_IEND):
+        raise RejectedImage("truncated", "PNG has no IEND chunk")
+    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if pixels is None:
+        raise RejectedImage("corrupt", f"{img.format} data does not decode")
+    if pixels.dtype not in (np.uint8, np.uint16):
+        raise RejectedImage("unsupported mode", f"{img.format} samples of type {pixels.dtype}")
+    if img.format == "TIFF":
+        pixels = apply_orientation(pixels, int(img.tag_v2.get(274, 1)))
+    return _to_bgr8(pixels, channels_are_bgr=True)
+
+
+def _decode_with_pillow(img: Image.Image) -> np.ndarray:
+    try:
+        img.load()
+        img = ImageOps.exif_transpose(img)
+    except (EOFError, OSError, SyntaxError, ValueError, zlib.error, struct.error) as exc:
+        message = str(exc) or type(exc).__name__
+        kind = "truncated" if isinstance(exc, EOFError) or "truncat" in message else "corrupt"
+        raise RejectedImage(kind, message) from None
+    mode = img.mode
+    if mode in ("P", "PA"):
+        img = img.convert("RGBA")
+    elif mode in ("1", "CMYK", "YCbCr", "LAB", "HSV"):
+        img = img.convert("RGB")
+    elif mode in ("La", "RGBa"):
+        img = img.convert("RGBA")
+    elif mode not in ("RGB", "RGBA", "L", "LA", "I", "I;16", "I;16B", "I;16L"):
+        raise RejectedImage("unsupported mode", f"{mode}; save as 8- or 16-bit RGB/grey")
+    pixels = np.asarray(img)
+    if img.mode == "I":  # 32-bit integer grey: Pillow's mode for 16-bit grey in some files
+        if pixels.min() < 0 or pixels.max() > 65535:
+            raise RejectedImage("unsupported mode", "32-bit grey outside the 16-bit range")
+        pixels = pixels.astype(np.uint16)
+    elif pixels.dtype != np.uint8:
+        pixels = pixels.astype(np.uint16)
+    return _to_bgr8(pixels, channels_are_bgr=False)
+
+
+def _to_bgr8(pixels: np.ndarray, channels_are_bgr: bool) -> np.ndarray:
+    """Grey/colour, with or without alpha, 8 or 16 bit -> uint8 BGR, rounding exactly once."""
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    channels = pixels.shape[2]
+    if channels not in (1, 2, 3, 4):
+        raise RejectedImage("unsupported mode", f"{channels} channels")
+    if channels in (3, 4) and not channels_are_bgr:
+        pixels = pixels[:, :, [2, 1, 0, 3][:channels]]
+    if pixels.dtype == np.uint8 and channels in (1, 3):
+        colour = pixels
+        if channels == 1:
+            colour = np.repeat(colour, 3, axis=2)
+        return np.ascontiguousarray(colour)
+    top = 255.0 if pixels.dtype == np.uint8 else 65535.0
+    values = pixels.astype(np.float64)
+    colour_channels = 1 if channels in (1, 2) else 3
+    colour = values[:, :, :colour_channels]
+    if channels in (2, 4):  # composite onto white: c * a + top * (1 - a)
+        alpha = values[:, :, colour_channels:] / top
+        colour = colour * alpha + top * (1.0 - alpha)
+    eight_bit = np.rint(colour * (255.0 / top)).clip(0, 255).astype(np.uint8)
+    if colour_channels == 1:
+        eight_bit = np.repeat(eight_bit, 3, axis=2)
+    return np.ascontiguousarray(eight_bit)
+
+
+# EXIF orientation -> the numpy view that undoes it (same results as ImageOps.exif_transpose).
+_ORIENTATION_UNDO = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.swapaxes(0, 1),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: np.rot90(a, 2).swapaxes(0, 1),
+    8: lambda a: np.rot90(a, 1),
+}
+
+
+def apply_orientation(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """Undo an EXIF/TIFF orientation tag (1-8) on an HxW[xC] array."""
+    undo = _ORIENTATION_UNDO.get(orientation)
+    return np.ascontiguousarray(undo(pixels)) if undo else pixels
+
+
+# ---------------------------------------------------------------------------------------------
+# Dataset PNGs
+
+
+def read_png_rgb(path: str | os.PathLike) -> np.ndarray:
+    """Read a dataset image as uint8 HxWx3 RGB; a missing or unreadable file is a UserError."""
+    data = _read_or_user_error(path)
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise UserError(f"{path}: not a readable image; rebuild the dataset with `srdata build`")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def _read_or_user_error(path: str | os.PathLike) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def encode_png(bgr: np.ndarray, level: int, recipe: str) -> bytes:
+    """PNG bytes from cv2.imencode, with the recipe key in a tEXt chunk right after IHDR.
+
+    The key lets a later build check, by reading 100 bytes, that a file on disk is exactly
+    the one it would write, whatever state a killed build left the dataset in.
+    """
+    ok, buf = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, int(level)])
+    if not ok:
+        raise RuntimeError("cv2.imencode failed to write a PNG")
+    png = buf.tobytes()
+    body = RECIPE_KEYWORD + b"\x00" + recipe.encode("ascii")
+    chunk = struct.pack(">I", len(body)) + b"tEXt" + body
+    chunk += struct.pack(">I", zlib.crc32(chunk[4:]) & 0xFFFFFFFF)
+    return png[:_PNG_AFTER_IHDR] + chunk + png[_PNG_AFTER_IHDR:]
+
+
+def read_recipe(path: str | os.PathLike) -> str | None:
+    """The recipe key srkit wrote into a PNG, or None (missing file, other writer, damage)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(_PNG_AFTER_IHDR + 8 + len(RECIPE_KEYWORD) + 1 + 128)
+    except OSError:
+        return None
+    if not head.startswith(_PNG_SIGNATURE) or head[_PNG_AFTER_IHDR + 4 : _PNG_AFTER_IHDR + 8] != b"tEXt":
+        return None
+    (length,) = struct.unpack(">I", head[_PNG_AFTER_IHDR : _PNG_AFTER_IHDR + 4])
+    body = head[_PNG_AFTER_IHDR + 8 : _PNG_AFTER_IHDR + 8 + length]
+    keyword, _, text = body.partition(b"\x00")
+    if keyword != RECIPE_KEYWORD or len(body) != length:
+        return None
+    return text.decode("ascii", errors="replace")
