@@ -33,7 +33,7 @@ from PIL import Image
 from srdata.atomic import is_temp_name
 from srdata.dedup import DEFAULT_THRESHOLD, find_groups, phash_u64
 from srdata.errors import UserError
-from srdata.metrics import mean_score, psnr, ssim
+from srdata.metrics import mean_score, psnr_ssim
 from srdata.sheet import SheetPair, choose_rows
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
@@ -352,7 +352,7 @@ def examine_pair(job: PairJob, scale: int) -> PairFacts:
 def bicubic_baseline(hr: np.ndarray, lr: np.ndarray, scale: int) -> tuple[float, float]:
     """PSNR/SSIM (Y, border `scale` cropped) of the LR upscaled with OpenCV bicubic vs the HR."""
     up = cv2.resize(lr, (hr.shape[1], hr.shape[0]), interpolation=cv2.INTER_CUBIC)
-    return psnr(up, hr, crop_border=scale, y_channel=True), ssim(up, hr, crop_border=scale, y_channel=True)
+    return psnr_ssim(up, hr, crop_border=scale, y_channel=True)
 
 
 def _scales_match(hr_shape, lr_shape, scale: int) -> bool:

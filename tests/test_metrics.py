@@ -18,7 +18,7 @@ import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from srdata.metrics import mean_score, psnr, rgb_to_y, ssim
+from srdata.metrics import mean_score, psnr, psnr_ssim, rgb_to_y, ssim
 
 
 def _pair(seed: int = 0, shape=(40, 52, 3)) -> tuple[np.ndarray, np.ndarray]:
@@ -160,3 +160,9 @@ def test_ssim_equals_the_literal_filter2d_recipe():
     s1, s2, s12 = f(a * a) - m1**2, f(b * b) - m2**2, f(a * b) - m1 * m2
     literal = (((2 * m1 * m2 + c1) * (2 * s12 + c2)) / ((m1**2 + m2**2 + c1) * (s1 + s2 + c2))).mean()
     assert ssim(img, ref) == pytest.approx(literal, abs=1e-12)
+
+
+def test_psnr_ssim_together_equal_the_separate_calls():
+    img, ref = _pair(10)
+    for crop, y in ((0, False), (3, True)):
+        assert psnr_ssim(img, ref, crop, y) == (psnr(img, ref, crop, y), ssim(img, ref, crop, y))
