@@ -347,6 +347,13 @@ def _materialise(obj: Any, storages: Callable[[_StorageRef], np.ndarray]) -> Any
     return obj
 
 
+def _materialise_all(tree: Any, storages: Callable[[_StorageRef], np.ndarray], source: str) -> Any:
+    try:
+        return _materialise(tree, storages)
+    except RecursionError:
+        raise UserError(f"{source}: nested too deeply to be a weights file") from None
+
+
 def _storage_reader(
     read_raw: Callable[[str], bytes], big_endian: bool, source: str
 ) -> Callable[[_StorageRef], np.ndarray]:
@@ -406,7 +413,7 @@ def load_torch_zip(path: str | Path) -> Any:
             except KeyError:
                 raise UserError(f"{source}: storage record '{prefix}data/{key}' is missing") from None
 
-        return _materialise(tree, _storage_reader(read_raw, big_endian, source))
+        return _materialise_all(tree, _storage_reader(read_raw, big_endian, source), source)
 
 
 def load_torch_legacy(handle: BinaryIO, source: str) -> Any:
@@ -446,7 +453,7 @@ def load_torch_legacy(handle: BinaryIO, source: str) -> Any:
             raise UserError(f"{source}: storage {key} is referenced but not stored")
         return raw[key]
 
-    return _materialise(tree, _storage_reader(read_raw, big_endian, source))
+    return _materialise_all(tree, _storage_reader(read_raw, big_endian, source), source)
 
 
 def _storage_kinds(obj: Any) -> dict[str, _StorageType]:

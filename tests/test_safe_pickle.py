@@ -399,3 +399,11 @@ def test_zip_that_is_not_a_torch_file_is_a_user_error(tmp_path):
         archive.writestr("readme.txt", "hello")
     with pytest.raises(UserError, match="not a PyTorch checkpoint"):
         safe_pickle.load_file(path)
+
+
+def test_absurdly_nested_torch_file_is_a_user_error(tmp_path):
+    pickled, _ = torch_pickle({"w": np.ones(1, np.float32)})
+    deep = b"\x80\x02" + b"]" * 5000 + pickled[2:-1] + b"a" * 5000 + b"."  # [[[...{'w': tensor}...]]]
+    path = write_torch_zip(tmp_path / "deep.pth", {"w": np.ones(1, np.float32)}, data_pkl=deep)
+    with pytest.raises(UserError, match="deep.pth"):
+        safe_pickle.load_file(path)
