@@ -33,7 +33,7 @@ from PIL import Image
 from srdata.atomic import is_temp_name
 from srdata.dedup import DEFAULT_THRESHOLD, find_groups, phash_u64
 from srdata.errors import UserError
-from srdata.metrics import mean_score, psnr_ssim
+from srdata.metrics import SSIM_MARGIN, mean_score, psnr_ssim
 from srdata.sheet import SheetPair, choose_rows
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
@@ -345,7 +345,8 @@ def examine_pair(job: PairJob, scale: int) -> PairFacts:
     lr_facts, lr_img = _examine_file(job.lr, want_phash=False) if job.lr else (None, None)
     facts = PairFacts(hr_facts, lr_facts)
     if hr_img is not None and lr_img is not None and _scales_match(hr_img.shape, lr_img.shape, scale):
-        facts.psnr_y, facts.ssim_y = bicubic_baseline(hr_img, lr_img, scale)
+        if min(hr_img.shape[:2]) - 2 * scale > 2 * SSIM_MARGIN:  # else too small to score
+            facts.psnr_y, facts.ssim_y = bicubic_baseline(hr_img, lr_img, scale)
     return facts
 
 

@@ -30,6 +30,7 @@ _Y_WEIGHTS_RGB = np.array([65.481, 128.553, 24.966], dtype=np.float64) / 255.0
 _Y_OFFSET = 16.0
 
 _SSIM_WINDOW_SIZE = 11
+SSIM_MARGIN = _SSIM_WINDOW_SIZE // 2  # pixels dropped on each side; images must be larger than 2x this
 _SSIM_SIGMA = 1.5
 _SSIM_C1 = (0.01 * 255) ** 2
 _SSIM_C2 = (0.03 * 255) ** 2
@@ -95,7 +96,7 @@ def _ssim_arrays(a: np.ndarray, b: np.ndarray) -> float:
 
 def _ssim_single_channel(a: np.ndarray, b: np.ndarray) -> float:
     """SSIM of two float64 HW images on the 0-255 scale (BasicSR's `_ssim`)."""
-    half = _SSIM_WINDOW_SIZE // 2
+    half = SSIM_MARGIN
     if a.shape[0] <= 2 * half or a.shape[1] <= 2 * half:
         raise ValueError(
             f"SSIM needs images larger than {2 * half}x{2 * half} after cropping, got {a.shape[1]}x{a.shape[0]}"

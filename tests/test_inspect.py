@@ -390,3 +390,55 @@ def test_sheet_with_fewer_pairs_than_rows_shows_all(tmp_path, capsys):
     assert _run(capsys, ds, "--sheet", sheet)[0] == 0
     with Image.open(sheet) as image:
         assert image.size == sheet_size(1)
+
+
+# ----------------------------------------------------------------------------- a real `srdata build` output
+
+
+def test_dataset_built_by_srdata_build(tmp_path, samples_dir, capsys):
+    from srdata.build import BuildOptions, build_dataset
+
+    src = tmp_path / "raw"
+    src.mkdir()
+    for path in sorted(samples_dir.glob("*.png"))[:6]:
+        shutil.copy(path, src / path.name)
+    ds = tmp_path / "ds"
+    build_dataset(
+        BuildOptions(src=src, out=ds, scale=4, blur=1.0, hr_max_side=256, val=1, test=1, workers=1),
+        progress=False,
+    )
+    report, _ = inspect_dataset(ds, workers=1)
+    assert (report.layout, report.scale, report.scale_source) == ("srdata", 4, "dataset.json")
+    assert report.problems == []
+    manifest = [json.loads(line) for line in (ds / "manifest.jsonl").read_text().splitlines()]
+    kept = [m for m in manifest if m["hr"]]
+    assert sum(s.pairs for s in report.splits) == len(kept)
+    assert _run(capsys, ds, "--strict", "--workers", 1)[0] == 0
+
+    # Tamper: one HR replaced by a picture of another size, one LR deleted.
+    victim, gone = kept[0], kept[1]
+    _save(ds / victim["hr"], _picture(77, w=120, h=80))
+    (ds / gone["lr"]).unlink()
+    report, _ = inspect_dataset(ds, workers=1)
+    mismatch = _problems(report, "manifest_mismatch")
+    assert mismatch == sorted([[victim["hr"]], [gone["lr"]]])
+    assert _problems(report, "missing_pair") == [[gone["hr"]]]
+    assert _problems(report, "scale_mismatch") == [sorted([victim["hr"], victim["lr"]])]
+    assert _run(capsys, ds, "--strict", "--workers", 1)[0] == 1
+
+
+def test_pairs_too_small_to_score_are_counted_but_not_scored(tmp_path):
+    ds = tmp_path / "ds"
+    tiny = np.random.default_rng(1).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    _add_pair(ds, "train", "tiny", tiny)  # 16x16 minus 4 px each side: 8x8, smaller than SSIM's 11x11
+    _add_pair(ds, "train", "fine", _picture(2))
+    report, _ = inspect_dataset(ds, workers=1)
+    assert report.splits[0].pairs == 2 and report.splits[0].baseline_pairs == 1
+    assert report.problems == []
+
+
+def test_unwritable_json_path_is_exit_2(tmp_path, capsys):
+    ds = _clean_ds(tmp_path)
+    (tmp_path / "taken").mkdir()
+    code, _, err = _run(capsys, ds, "--json", tmp_path / "taken", "--workers", 1)
+    assert code == 2 and "--json" in err and err.count("\n") == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -59,17 +60,28 @@ def inspect_command(
     out = Console()
     _print_report(out, report)
     if json_path is not None:
-        write_json(json_path, report.to_json())
+        with _writing("--json", json_path):
+            write_json(json_path, report.to_json())
         out.print(f"JSON: {json_path}")
     if sheet is not None:
         pairs = sheet_pairs(scan, sheet_rows, seed)
         if not pairs:
             out.print("[yellow]contact sheet not written: no readable pair with consistent sizes[/]")
         else:
-            width, height = write_sheet(sheet, pairs, report.scale)
+            with _writing("--sheet", sheet):
+                width, height = write_sheet(sheet, pairs, report.scale)
             out.print(f"contact sheet: {sheet} ({len(pairs)} pairs, {width}x{height})")
     if strict and report.problems:
         raise typer.Exit(code=1)
+
+
+@contextmanager
+def _writing(option: str, path: Path):
+    """Turn a failed write (no permission, a folder in the way, disk full) into a one-line error."""
+    try:
+        yield
+    except OSError as exc:
+        raise UserError(f"{option} {path}: cannot write ({exc.strerror or exc}); choose another path") from None
 
 
 def _print_report(out: Console, report: InspectReport) -> None:
