@@ -19,6 +19,7 @@ app = typer.Typer(
 # Each module under sr_train/commands registers its command on `app` when imported.
 # (one import line per command, added with the command)
 from sr_train.commands import convert as _convert  # noqa: E402,F401
+from sr_train.commands import fit as _fit  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> int:

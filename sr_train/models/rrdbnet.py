@@ -67,6 +67,7 @@ class RRDBNet(nn.Layer):
         self.arch = {"arch": "rrdbnet", "in_nc": in_nc, "out_nc": out_nc, "nf": nf, "nb": nb, "gc": gc, "scale": scale}
         self.scale = scale
         self.unshuffle = {4: 1, 2: 2, 1: 4}[scale]
+        self.input_multiple = self.unshuffle  # input sides must be multiples of this (sr_train.tiling pads)
         self.conv_first = _conv(in_nc * self.unshuffle**2, nf)
         self.RRDB_trunk = nn.Sequential(*[RRDB(nf, gc) for _ in range(nb)])
         self.trunk_conv = _conv(nf, nf)

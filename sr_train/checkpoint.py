@@ -1,0 +1,165 @@
+"""Resumable training states: safetensors (tensors) + JSON (everything else), never a pickle.
+
+A `.state` file is a safetensors file whose tensors are the generator (`model.NAME`), its EMA
+(`ema.NAME`) and the optimiser's accumulators (`optim.NAME.ACCUMULATOR`, keyed by srkit's
+parameter names, not by Paddle's process-dependent variable names), and whose metadata holds
+one JSON document: iteration, recipe, data order, best validation score, scheduler and RNG
+scheme. Loading one runs no code, so a state from elsewhere is as safe as a weights file.
+
+Written atomically (temp name + rename); `latest_good_state` tries the newest first and skips
+any that does not read completely, so a kill -9 at any moment leaves a resumable run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from srdata.atomic import is_temp_name, write_bytes
+from srdata.errors import UserError
+
+STATE_FORMAT = "srkit-state"
+STATE_VERSION = 1
+STATE_NAME = re.compile(r"^iter_(\d+)\.state$")
+REQUIRED = ("iteration", "recipe", "arch", "data_order")
+
+
+@dataclass
+class TrainState:
+    iteration: int  # iterations completed
+    model: dict[str, np.ndarray]
+    optimizer: dict[str, np.ndarray]  # "PARAM.ACCUMULATOR" -> array
+    ema: dict[str, np.ndarray] | None
+    info: dict = field(default_factory=dict)  # JSON: recipe, arch, data_order, best, rng, scaler ...
+
+
+def save_state(path: str | Path, state: TrainState) -> None:
+    from safetensors.numpy import save
+
+    tensors = {f"model.{k}": np.ascontiguousarray(v) for k, v in state.model.items()}
+    tensors.update({f"optim.{k}": np.ascontiguousarray(v) for k, v in state.optimizer.items()})
+    tensors.update({f"ema.{k}": np.ascontiguousarray(v) for k, v in (state.ema or {}).items()})
+    info = {"format": STATE_FORMAT, "version": STATE_VERSION, **state.info, "iteration": state.iteration}
+    write_bytes(path, save(tensors, metadata={"srkit_state": json.dumps(info, sort_keys=True)}))
+
+
+def read_state(path: str | Path) -> TrainState:
+    """Read a state completely; UserError (naming the file) if it is truncated, foreign or damaged."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load
+
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+        tensors = load(data)
+        header = json.loads(data[8:8 + int.from_bytes(data[:8], "little")])
+        info = json.loads((header.get("__metadata__") or {})["srkit_state"])
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such state file: give a RUN/ckpt/iter_N.state file or --resume auto") from None
+    except (SafetensorError, ValueError, KeyError, OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not a complete srkit training state ({type(exc).__name__}): "
+                        "use an earlier RUN/ckpt/iter_N.state") from None
+    if not isinstance(info, dict) or info.get("format") != STATE_FORMAT or any(k not in info for k in REQUIRED):
+        raise UserError(f"{path}: not a srkit training state (metadata incomplete): use an earlier state")
+    if info["version"] > STATE_VERSION:
+        raise UserError(f"{path}: written by a newer srkit (state version {info['version']}): upgrade srkit")
+
+    def part(prefix: str) -> dict[str, np.ndarray]:
+        return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+    return TrainState(iteration=int(info["iteration"]), model=part("model."), optimizer=part("optim."),
+                      ema=part("ema.") or None, info=info)
+
+
+def state_path(run_dir: str | Path, iteration: int) -> Path:
+    return Path(run_dir) / "ckpt" / f"iter_{iteration}.state"
+
+
+def weights_path(run_dir: str | Path, iteration: int) -> Path:
+    return Path(run_dir) / "ckpt" / f"iter_{iteration}.safetensors"
+
+
+def list_states(run_dir: str | Path) -> list[tuple[int, Path]]:
+    """(iteration, path) of every state in RUN/ckpt, newest first."""
+    folder = Path(run_dir) / "ckpt"
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := STATE_NAME.match(p.name))]
+    return sorted(found, reverse=True)
+
+
+def latest_good_state(run_dir: str | Path) -> tuple[TrainState | None, list[str]]:
+    """The newest state that reads completely, and a note for each newer one that did not."""
+    skipped = []
+    for _, path in list_states(run_dir):
+        try:
+            return read_state(path), skipped
+        except UserError as exc:
+            skipped.append(str(exc))
+    return None, skipped
+
+
+def prune_states(run_dir: str | Path, keep: int) -> list[Path]:
+    """Delete all but the newest `keep` states (weights files are kept); returns what was deleted."""
+    doomed = [path for _, path in list_states(run_dir)[keep:]]
+    for path in doomed:
+        path.unlink(missing_ok=True)
+    return doomed
+
+
+def remove_temp_files(run_dir: str | Path) -> None:
+    """Delete the temp files a killed run left in RUN/ and RUN/ckpt (never a finished file)."""
+    for folder in (Path(run_dir), Path(run_dir) / "ckpt"):
+        if folder.is_dir():
+            for path in folder.iterdir():
+                if is_temp_name(path.name):
+                    path.unlink(missing_ok=True)
+
+
+# ----------------------------------------------------------------------------- optimiser state
+
+def optimizer_state(optimizer, named_params: dict) -> dict[str, np.ndarray]:
+    """The optimiser's accumulators keyed "PARAM.ACCUMULATOR" by srkit's parameter names.
+
+    Paddle keys them by variable names like `conv2d_3.w_0_moment1_0`, which depend on how many
+    layers the process created before; srkit names are stable across processes.
+    """
+    by_var = {param.name: name for name, param in named_params.items()}
+    out = {}
+    for key, value in optimizer.state_dict().items():
+        if not hasattr(value, "numpy"):
+            continue
+        var, acc = _split_accumulator(key, by_var)
+        out[f"{by_var[var]}.{acc}"] = value.numpy().copy()
+    return out
+
+
+def _split_accumulator(key: str, by_var: dict[str, str]) -> tuple[str, str]:
+    for var in sorted(by_var, key=len, reverse=True):
+        if key.startswith(var + "_"):
+            return var, key[len(var) + 1:]
+    raise ValueError(f"optimizer state key {key!r} belongs to no parameter")
+
+
+def load_optimizer_state(optimizer, named_params: dict, saved: dict[str, np.ndarray]) -> None:
+    """Inverse of `optimizer_state` for a freshly built model and optimiser."""
+    import paddle
+
+    by_name = {name: param.name for name, param in named_params.items()}
+    restored = {}
+    for key, value in saved.items():
+        name, acc = _split_saved(key, by_name)
+        restored[f"{by_name[name]}_{acc}"] = paddle.to_tensor(value)
+    optimizer.set_state_dict(restored)
+
+
+def _split_saved(key: str, by_name: dict[str, str]) -> tuple[str, str]:
+    for name in sorted(by_name, key=len, reverse=True):
+        if key.startswith(name + "."):
+            return name, key[len(name) + 1:]
+    raise UserError(f"optimizer state entry {key!r} matches no parameter of the model: the state belongs to "
+                    "another architecture")

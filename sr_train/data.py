@@ -1,0 +1,219 @@
+"""Training and validation pairs: found and checked before training, cropped reproducibly.
+
+Every random choice of the training data (which image, where to crop, which flip) is drawn from
+a numpy generator seeded by (seed, iteration, sample index). So the data of iteration N does not
+depend on what came before it, on the number of DataLoader workers or on the number of
+data-parallel processes, and resuming at iteration N needs no saved sampler state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import paddle
+from PIL import Image
+from rich.console import Console
+
+from sr_train.recipe import Recipe
+from srdata.errors import UserError
+from srdata.imageio import read_png_rgb
+from srdata.inspect import SplitDirs, pair_jobs, resolve_layout
+
+FIX = "rebuild the dataset with `srdata build` (or fix the folders)"
+
+
+@dataclass(frozen=True)
+class Pair:
+    name: str
+    hr: Path
+    lr: Path
+    hr_size: tuple[int, int]  # (width, height)
+
+
+@dataclass(frozen=True)
+class Splits:
+    train: SplitDirs
+    val: SplitDirs
+    scale: int
+
+
+def resolve_splits(recipe: Recipe) -> Splits:
+    """The train/val folders and the scale the recipe points at (UserError naming the key if absent)."""
+    data = recipe.data
+    if data.root:
+        root = Path(data.root)
+        if not root.is_dir():
+            raise UserError(f"{recipe.source}: data.root {root} is not a folder: make it with "
+                            f"`srdata build --src IMAGES --out {root} --scale 4` or set data.root")
+        layout = resolve_layout(root, scale=data.scale)
+        found = {split.name: split for split in layout.splits}
+        for name in ("train", "val"):
+            if name not in found or not found[name].hr.is_dir() or not found[name].lr.is_dir():
+                raise UserError(f"{recipe.source}: data.root {root} has no {name}/ and {name}_X{layout.scale}/ "
+                                f"folders: {FIX} with --val N")
+        return Splits(found["train"], found["val"], layout.scale)
+    dirs = {}
+    for name in ("train", "val"):
+        pair = getattr(data, name)
+        for side in ("gt", "lq"):
+            if not Path(getattr(pair, side)).is_dir():
+                raise UserError(f"{recipe.source}: data.{name}.{side} {getattr(pair, side)} is not a folder: "
+                                "set it to the folder holding the images")
+        dirs[name] = SplitDirs(name, Path(pair.gt), Path(pair.lq))
+    scale = data.scale or infer_scale(dirs["train"], recipe.source)
+    return Splits(dirs["train"], dirs["val"], scale)
+
+
+def infer_scale(split: SplitDirs, source: str) -> int:
+    """The HR/LR size ratio of the first pair (all pairs are checked against it later)."""
+    for job in pair_jobs(split, 1):
+        if job.hr is not None and job.lr is not None:
+            (hw, hh), (lw, lh) = image_size(job.hr), image_size(job.lr)
+            if lw and hw % lw == 0 and hw // lw >= 1:
+                return hw // lw
+    raise UserError(f"{source}: cannot tell the scale from {split.hr} and {split.lr}: set data.scale")
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) from the file header, without decoding the pixels."""
+    try:
+        with Image.open(path) as img:
+            return img.size
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: not a readable image ({exc}): {FIX}") from None
+
+
+def find_pairs(split: SplitDirs, scale: int, min_hr: int = 0, console: Console | None = None) -> list[Pair]:
+    """All HR/LR pairs of a split, matched by name; every problem is listed before one UserError.
+
+    Problems: a file without its partner, HR size != scale × LR size, an HR side below `min_hr`
+    (the training patch size).
+    """
+    problems: list[str] = []
+    fixes: set[str] = set()
+    pairs: list[Pair] = []
+    for job in pair_jobs(split, scale):
+        if job.hr is None or job.lr is None:
+            have, missing = (job.hr, split.lr) if job.lr is None else (job.lr, split.hr)
+            problems.append(f"{have}: no partner in {missing}")
+            fixes.add(FIX)
+            continue
+        (hw, hh), (lw, lh) = image_size(job.hr), image_size(job.lr)
+        if (hw, hh) != (lw * scale, lh * scale):
+            problems.append(f"{job.hr.name}: HR {hw}x{hh} is not {scale} x LR {lw}x{lh}")
+            fixes.add(FIX)
+            continue
+        if min(hw, hh) < min_hr:
+            problems.append(f"{job.hr.name}: HR {hw}x{hh} is smaller than train.patch_size {min_hr}")
+            fixes.add(f"lower train.patch_size to at most {min(hw, hh) - min(hw, hh) % scale} or remove such images")
+            continue
+        pairs.append(Pair(job.key, job.hr, job.lr, (hw, hh)))
+    if problems:
+        console = console or Console(stderr=True)
+        for problem in problems:
+            console.print(f"  {split.name}: {problem}", markup=False, highlight=False, soft_wrap=True)
+        raise UserError(f"{len(problems)} problem(s) in the {split.name} pairs of {split.hr} / {split.lr} "
+                        f"(listed above, first: {problems[0]}): {'; '.join(sorted(fixes))}")
+    if not pairs:
+        raise UserError(f"no image pairs in {split.hr} / {split.lr}: {FIX}")
+    return pairs
+
+
+class ImageStore:
+    """Decoded pairs, kept in memory when they fit in `cache_mb` (else read at each use)."""
+
+    def __init__(self, pairs: list[Pair], scale: int, cache_mb: int):
+        self.pairs = pairs
+        self.scale = scale
+        total = sum(w * h * 3 * (1 + 1 / scale**2) for w, h in (p.hr_size for p in pairs))
+        self.cached = total <= cache_mb * 2**20
+        self._images = [self._read(i) for i in range(len(pairs))] if self.cached else None
+        self.megabytes = total / 2**20
+
+    def _read(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        pair = self.pairs[index]
+        return read_png_rgb(pair.hr), read_png_rgb(pair.lr)
+
+    def get(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """(HR, LR) uint8 HWC RGB."""
+        return self._images[index] if self.cached else self._read(index)
+
+
+def sample_rng(seed: int, iteration: int, sample: int) -> np.random.Generator:
+    """The generator of one training sample: a pure function of (seed, iteration, sample index)."""
+    return np.random.default_rng([seed, iteration, sample])
+
+
+def image_index(seed: int, global_sample: int, count: int) -> int:
+    """Which image the n-th training sample uses: epoch-wise permutations, so every image is seen
+    once per epoch, each epoch's order drawn from (seed, epoch)."""
+    epoch, position = divmod(global_sample, count)
+    return int(np.random.default_rng([seed, 1 << 20, epoch]).permutation(count)[position])
+
+
+def random_crop(hr: np.ndarray, lr: np.ndarray, scale: int, patch: int, rng: np.random.Generator,
+                flip: bool, transpose: bool) -> tuple[np.ndarray, np.ndarray]:
+    """An aligned HR/LR patch pair (HR patch × patch), randomly flipped/transposed."""
+    lp = patch // scale
+    y = int(rng.integers(0, lr.shape[0] - lp + 1))
+    x = int(rng.integers(0, lr.shape[1] - lp + 1))
+    lr = lr[y:y + lp, x:x + lp]
+    hr = hr[y * scale:(y + lp) * scale, x * scale:(x + lp) * scale]
+    hflip, vflip, swap = rng.random(3) < 0.5
+    if flip and hflip:
+        hr, lr = hr[:, ::-1], lr[:, ::-1]
+    if flip and vflip:
+        hr, lr = hr[::-1], lr[::-1]
+    if transpose and swap:
+        hr, lr = hr.transpose(1, 0, 2), lr.transpose(1, 0, 2)
+    return hr, lr
+
+
+def to_chw_float(batch: list[np.ndarray]) -> np.ndarray:
+    """uint8 HWC images -> float32 NCHW in [0, 1]."""
+    return np.stack(batch).transpose(0, 3, 1, 2).astype(np.float32) / 255.0
+
+
+class TrainBatches(paddle.io.Dataset):
+    """Item k = this process's share of the batch of iteration `start + k` (LR, HR float32 NCHW).
+
+    The global batch of an iteration has samples 0..batch_size-1; with data parallelism, rank r of
+    W processes takes samples r·B/W .. (r+1)·B/W-1 (the distributed sampler), so the union over
+    ranks is exactly the single-process batch.
+    """
+
+    def __init__(self, store: ImageStore, seed: int, start: int, iters: int, batch_size: int, patch: int,
+                 flip: bool, transpose: bool, rank: int = 0, world: int = 1):
+        super().__init__()
+        if batch_size % world:
+            raise UserError(f"train.batch_size {batch_size} is not divisible by the {world} processes: "
+                            "change one of them")
+        self.store, self.seed, self.start, self.iters = store, seed, start, iters
+        self.batch_size, self.patch, self.flip, self.transpose = batch_size, patch, flip, transpose
+        per = batch_size // world
+        self.samples = range(rank * per, (rank + 1) * per)
+
+    def __len__(self) -> int:
+        return max(0, self.iters - self.start)
+
+    def batch(self, iteration: int) -> tuple[np.ndarray, np.ndarray]:
+        hrs, lrs = [], []
+        for j in self.samples:
+            index = image_index(self.seed, iteration * self.batch_size + j, len(self.store.pairs))
+            hr, lr = self.store.get(index)
+            hr, lr = random_crop(hr, lr, self.store.scale, self.patch, sample_rng(self.seed, iteration, j),
+                                 self.flip, self.transpose)
+            hrs.append(hr)
+            lrs.append(lr)
+        return to_chw_float(lrs), to_chw_float(hrs)
+
+    def __getitem__(self, k: int):
+        return self.batch(self.start + k)
+
+
+def train_loader(dataset: TrainBatches, workers: int) -> paddle.io.DataLoader:
+    """Batches in iteration order; `workers` processes prepare the next ones while the model trains."""
+    return paddle.io.DataLoader(dataset, batch_size=None, shuffle=False, num_workers=workers,
+                                use_shared_memory=workers > 0, prefetch_factor=2)

@@ -1,0 +1,444 @@
+"""`sr-train fit`: the PSNR-stage training loop, top to bottom in one function (`fit`).
+
+Reading order: processes and threads -> data -> model, optimiser, EMA -> resume -> the loop
+(learning rate, batch, L1 loss, step, EMA, logging, validation, checkpoints) -> the end.
+Helpers used by the loop follow it in this file.
+
+Exactness: every random choice is a pure function of (seed, iteration) (see sr_train.data), the
+learning rate is a pure function of the iteration, and a state stores the model, the Adam
+accumulators and the EMA exactly, so N iterations + resume + N more == 2N iterations, bit for bit
+on CPU (tests/test_fit.py checks it).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import paddle
+import paddle.nn.functional as F
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from sr_train.checkpoint import (TrainState, latest_good_state, list_states, load_optimizer_state, optimizer_state,
+                                 prune_states, read_state, remove_temp_files, save_state, state_path, weights_path)
+from sr_train.data import ImageStore, TrainBatches, find_pairs, resolve_splits, train_loader
+from sr_train.evaluate import bicubic_scores, mean_of, score_model
+from sr_train.models import build_model, complete_arch, init_weights
+from sr_train.recipe import Recipe, SchedulerConfig
+from sr_train.weights import check_arch_agrees, model_state, read_weights, save_weights, set_state_checked
+from srdata.atomic import write_bytes, write_jsonl
+from srdata.errors import UserError
+
+# Paddle CPU threads when the recipe says 0. Measured on this 2-core machine with the quickstart's
+# Compact (batch 16 x 128 px, 1 vs 2 threads): see the numbers in docs/notes of the final report;
+# 1 thread was as fast or faster (PaddleGAN's trainer too), and leaves a core for the data loader.
+DEFAULT_THREADS = 1
+
+
+@dataclass
+class FitResult:
+    run_dir: Path
+    iteration: int
+    best_psnr: float | None
+    bicubic_psnr: float | None
+    last_val: dict | None
+    skipped_states: list[str] = field(default_factory=list)
+
+
+class TrainingDiverged(UserError):
+    """The loss became NaN/Inf: the run stops without writing anything from that iteration on."""
+
+
+def fit(recipe: Recipe, resume: str | None = None, progress: bool = True, console: Console | None = None) -> FitResult:
+    """Train the recipe's model; `resume` is None, "auto" or a path to a `.state` file."""
+    console = console or Console(stderr=True)
+    # ------------------------------------------------------------------ processes and threads
+    world, rank = paddle.distributed.get_world_size(), paddle.distributed.get_rank()
+    if world > 1:
+        paddle.distributed.init_parallel_env()
+    main_process = rank == 0
+    threads = recipe.train.threads or DEFAULT_THREADS
+    paddle.base.core.set_num_threads(threads)
+    on_gpu = paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
+    use_amp = recipe.train.amp and on_gpu
+    if recipe.train.amp and not on_gpu:
+        console.print("train.amp ignored: mixed precision is used on GPU only")
+    run_dir = Path(recipe.run_dir)
+    def say(message: str) -> None:
+        if main_process:
+            console.print(message, soft_wrap=True, highlight=False, markup=False)
+
+    # ------------------------------------------------------------------ data
+    splits = resolve_splits(recipe)
+    scale = splits.scale
+    arch = recipe.model_arch(scale)
+    if arch["scale"] != scale:
+        raise UserError(f"{recipe.source}: model.scale {arch['scale']} differs from the data's scale {scale}: "
+                        "remove model.scale or use a dataset of that scale")
+    patch = recipe.train.patch_size
+    if patch % scale:
+        raise UserError(f"{recipe.source}: train.patch_size {patch} is not a multiple of the scale {scale}: "
+                        f"use e.g. {patch - patch % scale or scale}")
+    train_pairs = find_pairs(splits.train, scale, min_hr=patch, console=console)
+    val_pairs = find_pairs(splits.val, scale, console=console)
+    store = ImageStore(train_pairs, scale, recipe.data.cache_mb)
+    crop = recipe.val.crop_border if recipe.val.crop_border is not None else scale
+    y_channel = recipe.val.y_channel
+    say(f"data: {len(train_pairs)} train pairs ({store.megabytes:.0f} MB, "
+        f"{'cached in memory' if store.cached else 'read from disk at each use'}), {len(val_pairs)} val pairs, "
+        f"x{scale}; {world} process(es), {threads} thread(s)")
+
+    # ------------------------------------------------------------------ model, optimiser, EMA
+    paddle.seed(recipe.seed)
+    model = build_model(arch)
+    init_weights(model, recipe.seed)
+    if recipe.model.init_from:
+        file_arch, init_state = read_weights(recipe.model.init_from)
+        if file_arch is not None:
+            check_arch_agrees(complete_arch(file_arch), arch, recipe.model.init_from)
+        set_state_checked(model, init_state, recipe.model.init_from)
+        say(f"model: initialised from {recipe.model.init_from}")
+    named_params = dict(model.named_parameters())
+    ema_model = build_model(arch) if recipe.train.ema > 0 else None
+    if ema_model is not None:
+        ema_model.set_state_dict(model.state_dict())
+        ema_model.eval()
+    clip = paddle.nn.ClipGradByGlobalNorm(recipe.train.grad_clip) if recipe.train.grad_clip > 0 else None
+    optimizer = paddle.optimizer.Adam(learning_rate=recipe.train.lr, beta1=recipe.train.beta1,
+                                      beta2=recipe.train.beta2, parameters=model.parameters(),
+                                      weight_decay=recipe.train.weight_decay or None, grad_clip=clip)
+    scaler = paddle.amp.GradScaler(init_loss_scaling=2.0**16) if use_amp else None
+    net = paddle.DataParallel(model) if world > 1 else model
+
+    # ------------------------------------------------------------------ resume
+    if main_process:
+        remove_temp_files(run_dir)
+    if resume is None and list_states(run_dir):
+        raise UserError(f"{run_dir} already has training states: continue with --resume auto, or train into "
+                        f"another folder with --set run_dir=NEW")
+    state, skipped = pick_state(resume, run_dir)
+    for note in skipped:
+        say(f"resume: skipped {note}")
+    if state is None and skipped:
+        raise UserError(f"{run_dir}: no readable training state ({len(skipped)} damaged, listed above): "
+                        "resume from a copy with --resume PATH, or train into another run_dir")
+    start, best, history = 0, None, []
+    if state is not None:
+        check_arch_agrees(complete_arch(state.info["arch"]), arch, f"{state.info.get('path', 'state')}")
+        set_state_checked(model, state.model, "resume state")
+        load_optimizer_state(optimizer, named_params, state.optimizer)
+        if ema_model is not None:
+            set_state_checked(ema_model, state.ema or state.model, "resume state (EMA)")
+        if scaler is not None and state.info.get("scaler"):
+            scaler.load_state_dict(state.info["scaler"])
+        start, best = state.iteration, state.info.get("best_psnr")
+        warn_if_data_changed(state.info["data_order"], data_order(recipe, train_pairs), say)
+        history = [row for row in read_metrics(run_dir) if row.get("iter", 0) <= start]
+        say(f"resume: continuing at iteration {start} from {state.info['path']}")
+    if main_process:
+        write_jsonl(run_dir / "metrics.jsonl", history)  # the log, cut back to the resumed iteration
+        write_recipe_copy(run_dir, recipe)
+    log_file = open(run_dir / "metrics.jsonl", "a", encoding="utf-8") if main_process else None
+    visualdl = open_visualdl(run_dir) if main_process and recipe.log.visualdl else None
+    baselines = bicubic_scores(val_pairs, crop, y_channel) if main_process else []
+    bicubic_mean = {"psnr": mean_of_baseline(baselines, "psnr"), "ssim": mean_of_baseline(baselines, "ssim")}
+    if main_process:
+        say(f"bicubic on val: PSNR {bicubic_mean['psnr']:.3f} dB, SSIM {bicubic_mean['ssim']:.4f} "
+            f"(crop {crop}, {'Y' if y_channel else 'RGB'})")
+
+    # ------------------------------------------------------------------ the loop
+    iters = recipe.train.iters
+    dataset = TrainBatches(store, recipe.seed, start, iters, recipe.train.batch_size, patch,
+                           recipe.data.flip, recipe.data.transpose, rank=rank, world=world)
+    batches = iter(train_loader(dataset, recipe.data.workers))
+    window = {"loss": 0.0, "n": 0, "data": 0.0, "step": 0.0, "t0": time.perf_counter()}
+    last_val = None
+    net.train()
+    bar = make_progress(console, enabled=progress and main_process)
+    with bar:
+        task = bar.add_task("fit", total=iters, completed=start, loss="-", lr="-", speed="-")
+        for it in range(start, iters):
+            lr = learning_rate(it, recipe.train.lr, recipe.train.scheduler, iters)
+            optimizer.set_lr(lr)
+            t_data = time.perf_counter()
+            lq, gt = next(batches)
+            t_step = time.perf_counter()
+            with paddle.amp.auto_cast(enable=use_amp):
+                sr = net(lq)
+            loss = pixel_loss(sr.astype("float32"), gt)
+            loss_value = mean_over_processes(loss, world)
+            if not math.isfinite(loss_value):
+                last = list_states(run_dir)
+                raise TrainingDiverged(
+                    f"loss became {loss_value} at iteration {it + 1}; nothing was written from it on, the last good "
+                    f"state is {last[0][1] if last else 'none (no checkpoint yet)'}: lower train.lr or set "
+                    "train.grad_clip, then continue with --resume auto")
+            if scaler is not None:
+                scaled = scaler.scale(loss)
+                scaled.backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                optimizer.step()
+            optimizer.clear_grad()
+            if ema_model is not None:
+                update_ema(ema_model, model, recipe.train.ema)
+            done = it + 1
+            now = time.perf_counter()
+            window["loss"] += loss_value
+            window["n"] += 1
+            window["data"] += t_step - t_data
+            window["step"] += now - t_step
+
+            if done % recipe.log.interval == 0 or done == iters:
+                row = {"iter": done, "loss": window["loss"] / window["n"], "lr": lr,
+                       "data_ms": 1000 * window["data"] / window["n"], "step_ms": 1000 * window["step"] / window["n"],
+                       "it_per_s": window["n"] / max(now - window["t0"], 1e-9)}
+                if main_process:
+                    log_row(log_file, visualdl, row, history)
+                bar.update(task, loss=f"{row['loss']:.4f}", lr=f"{lr:.2e}", speed=f"{row['it_per_s']:.2f}")
+                window = {"loss": 0.0, "n": 0, "data": 0.0, "step": 0.0, "t0": now}
+            bar.update(task, completed=done)
+
+            if done % recipe.val.interval == 0 or done == iters:
+                if main_process:
+                    scores = score_model(ema_model or model, val_pairs, scale, crop, y_channel, recipe.val.tile,
+                                         baselines=baselines)
+                    means = mean_of(scores)
+                    last_val = {"iter": done, "val_psnr": means["psnr"], "val_ssim": means["ssim"],
+                                "bicubic_psnr": means["bicubic_psnr"], "bicubic_ssim": means["bicubic_ssim"]}
+                    log_row(log_file, visualdl, last_val, history)
+                    if best is None or means["psnr"] > best:
+                        best = means["psnr"]
+                        save_generator(run_dir / "best.safetensors", model, ema_model, arch, done, last_val, recipe)
+                    timing = [r for r in history if "data_ms" in r][-1:]
+                    say(f"iter {done}: val PSNR {means['psnr']:.3f} dB ({means['psnr'] - means['bicubic_psnr']:+.3f} "
+                        f"vs bicubic), SSIM {means['ssim']:.4f}; best {best:.3f}"
+                        + (f"; data {timing[0]['data_ms']:.1f} ms vs step {timing[0]['step_ms']:.0f} ms per iteration"
+                           if timing else ""))
+                    draw_curves(run_dir / "curves.png", history)
+                    net.train()
+                barrier(world)
+
+            if done % recipe.checkpoint.interval == 0 or done == iters:
+                if main_process:
+                    info = {"recipe": recipe.to_dict(), "arch": arch, "best_psnr": best,
+                            "data_order": data_order(recipe, train_pairs),
+                            "scheduler": {"name": recipe.train.scheduler.name, "lr": lr,
+                                          "rule": "a pure function of the iteration"},
+                            "rng": {"scheme": "numpy default_rng([seed, iteration, sample]); no stateful RNG is used",
+                                    "seed": recipe.seed},
+                            "scaler": scaler_state(scaler), "world_size": world}
+                    save_generator(weights_path(run_dir, done), model, ema_model, arch, done, last_val, recipe)
+                    save_state(state_path(run_dir, done), TrainState(
+                        done, model_state(model), optimizer_state(optimizer, named_params),
+                        model_state(ema_model) if ema_model is not None else None, info))
+                    save_generator(run_dir / "last.safetensors", model, ema_model, arch, done, last_val, recipe)
+                    prune_states(run_dir, recipe.checkpoint.keep_states)
+                barrier(world)
+
+    # ------------------------------------------------------------------ the end
+    if log_file is not None:
+        log_file.close()
+    if visualdl is not None:
+        visualdl.close()
+    return FitResult(run_dir, max(start, iters), best, bicubic_mean["psnr"], last_val, skipped)
+
+
+# ============================================================================ helpers of the loop
+
+def pixel_loss(sr, gt):
+    """ESRGAN's PSNR-stage loss: mean absolute error (L1) against the HR patch."""
+    return F.l1_loss(sr, gt)
+
+
+def learning_rate(iteration: int, base: float, sched: SchedulerConfig, iters: int) -> float:
+    """The learning rate of an iteration (0-based): a pure function, so resuming needs no scheduler state.
+
+    cosine_restart: within period i (lengths `periods`, default one period of `iters`), the rate
+    falls from base × restart_weights[i] to eta_min along half a cosine (BasicSR's
+    CosineAnnealingRestartLR, which PaddleGAN uses); after the last period it stays at eta_min.
+    multistep: base × gamma^(number of milestones ≤ iteration). constant: base.
+    """
+    if sched.name == "constant":
+        return base
+    if sched.name == "multistep":
+        return base * sched.gamma ** sum(1 for m in sched.milestones if iteration >= m)
+    periods = sched.periods or [iters]
+    weights = sched.restart_weights or [1.0] * len(periods)
+    begin = 0
+    for period, weight in zip(periods, weights):
+        if iteration < begin + period:
+            progress = (iteration - begin) / period
+            return sched.eta_min + weight * 0.5 * (base - sched.eta_min) * (1 + math.cos(math.pi * progress))
+        begin += period
+    return sched.eta_min
+
+
+@paddle.no_grad()
+def update_ema(ema_model, model, decay: float) -> None:
+    """ema ← decay·ema + (1 − decay)·weights, parameter by parameter."""
+    current = dict(model.named_parameters())
+    for name, param in ema_model.named_parameters():
+        param.set_value(param * decay + current[name] * (1.0 - decay))
+
+
+def mean_over_processes(loss, world: int) -> float:
+    """The loss as a float, averaged over data-parallel processes (all stop together on NaN)."""
+    if world == 1:
+        return float(loss)
+    total = loss.detach().clone()
+    paddle.distributed.all_reduce(total)
+    return float(total) / world
+
+
+def barrier(world: int) -> None:
+    if world > 1:
+        paddle.distributed.barrier()
+
+
+def pick_state(resume: str | None, run_dir: Path) -> tuple[TrainState | None, list[str]]:
+    """The state to continue from: none, the newest readable one in RUN (auto), or a given file."""
+    if resume is None:
+        return None, []
+    if resume == "auto":
+        state, skipped = latest_good_state(run_dir)
+        if state is not None:
+            state.info["path"] = str(state_path(run_dir, state.iteration))
+        return state, skipped
+    state = read_state(resume)
+    state.info["path"] = str(resume)
+    return state, []
+
+
+def data_order(recipe: Recipe, pairs) -> dict:
+    """What decides the training data of every iteration (compared on resume)."""
+    return {"seed": recipe.seed, "batch_size": recipe.train.batch_size, "patch_size": recipe.train.patch_size,
+            "images": len(pairs), "names": [p.name for p in pairs][:10000],
+            "scheme": "image = permutation(seed, epoch)[n mod N], crop/flip = default_rng([seed, iteration, sample])"}
+
+
+def warn_if_data_changed(saved: dict, current: dict, say) -> None:
+    changed = [k for k in ("seed", "batch_size", "patch_size", "images", "names") if saved.get(k) != current.get(k)]
+    if changed:
+        say(f"resume: {', '.join(changed)} changed since the state was written: training continues, but not "
+            "exactly as an uninterrupted run would")
+
+
+def save_generator(path: Path, model, ema_model, arch: dict, iteration: int, val: dict | None, recipe: Recipe) -> None:
+    meta = {"iteration": iteration, "val": val, "recipe": recipe.source, "stage": "psnr"}
+    save_weights(path, model_state(model), arch, meta=meta,
+                 ema=model_state(ema_model) if ema_model is not None else None)
+
+
+def scaler_state(scaler) -> dict | None:
+    if scaler is None:
+        return None
+    return {k: (float(v) if hasattr(v, "numpy") or isinstance(v, (int, float)) else v)
+            for k, v in scaler.state_dict().items()}
+
+
+def mean_of_baseline(baselines, key: str) -> float | None:
+    return float(np.mean([getattr(b, key) for b in baselines])) if baselines else None
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    """Rows of RUN/metrics.jsonl; a torn last line (killed mid-write) is dropped."""
+    path = run_dir / "metrics.jsonl"
+    rows = []
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return rows
+
+
+def log_row(log_file, visualdl, row: dict, history: list[dict]) -> None:
+    """Append a row to RUN/metrics.jsonl (flushed: the log is append-only, read back tolerantly)."""
+    history.append(row)
+    log_file.write(json.dumps(row, sort_keys=True) + "\n")
+    log_file.flush()
+    if visualdl is not None:
+        for key, value in row.items():
+            if key != "iter" and value is not None:
+                visualdl.add_scalar(tag=key, value=value, step=row["iter"])
+
+
+def open_visualdl(run_dir: Path):
+    try:
+        from visualdl import LogWriter
+    except ImportError:
+        return None
+    return LogWriter(logdir=str(run_dir / "visualdl"))
+
+
+def write_recipe_copy(run_dir: Path, recipe: Recipe) -> None:
+    import yaml
+
+    write_bytes(run_dir / "recipe.yaml", yaml.safe_dump(recipe.to_dict(), sort_keys=False).encode())
+
+
+def make_progress(console: Console, enabled: bool) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[speed]} it/s"), TextColumn("loss {task.fields[loss]}"),
+                    TextColumn("lr {task.fields[lr]}"), TimeRemainingColumn(), console=console,
+                    disable=not enabled, transient=False)
+
+
+# ============================================================================ RUN/curves.png
+
+CURVE_SIZE = (900, 330)
+
+
+def draw_curves(path: Path, history: list[dict]) -> None:
+    """Loss (log scale) and validation PSNR (with bicubic's) against the iteration, as a PNG."""
+    from PIL import Image, ImageDraw
+
+    width, height = CURVE_SIZE
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    losses = [(r["iter"], math.log10(r["loss"])) for r in history if r.get("loss", 0) > 0]
+    psnrs = [(r["iter"], r["val_psnr"]) for r in history if isinstance(r.get("val_psnr"), (int, float))
+             and math.isfinite(r["val_psnr"])]
+    bicubic = [(r["iter"], r["bicubic_psnr"]) for r in history if isinstance(r.get("bicubic_psnr"), (int, float))
+               and math.isfinite(r["bicubic_psnr"])]
+    x_max = max([p[0] for p in losses + psnrs] or [1])
+    panel_w = width // 2
+    plot_panel(draw, (0, 0, panel_w, height), "L1 loss (log10)", [(losses, (200, 40, 40))], x_max)
+    plot_panel(draw, (panel_w, 0, width, height), "val PSNR dB (grey: bicubic)",
+               [(bicubic, (150, 150, 150)), (psnrs, (30, 90, 200))], x_max)
+    buffer = __import__("io").BytesIO()
+    image.save(buffer, format="PNG")
+    write_bytes(path, buffer.getvalue())
+
+
+def plot_panel(draw, box, title: str, series: list, x_max: int) -> None:
+    """One framed plot: lines of (x, y) points scaled to the box, with min/max y and max x labels."""
+    left, top, right, bottom = box[0] + 50, box[1] + 25, box[2] - 15, box[3] - 30
+    draw.rectangle([left, top, right, bottom], outline=(0, 0, 0))
+    draw.text((left, box[1] + 6), title, fill=(0, 0, 0))
+    ys = [y for points, _ in series for _, y in points]
+    if not ys:
+        return
+    y_lo, y_hi = min(ys), max(ys)
+    if y_hi - y_lo < 1e-9:
+        y_lo, y_hi = y_lo - 0.5, y_hi + 0.5
+    draw.text((box[0] + 4, top), f"{y_hi:.2f}", fill=(0, 0, 0))
+    draw.text((box[0] + 4, bottom - 10), f"{y_lo:.2f}", fill=(0, 0, 0))
+    draw.text((right - 40, bottom + 8), f"{x_max}", fill=(0, 0, 0))
+    draw.text((left, bottom + 8), "0", fill=(0, 0, 0))
+    for points, colour in series:
+        xy = [(left + (right - left) * x / x_max, bottom - (bottom - top) * (y - y_lo) / (y_hi - y_lo))
+              for x, y in points]
+        if len(xy) == 1:
+            draw.ellipse([xy[0][0] - 2, xy[0][1] - 2, xy[0][0] + 2, xy[0][1] + 2], fill=colour)
+        elif xy:
+            draw.line(xy, fill=colour, width=2)

@@ -1,0 +1,287 @@
+"""The training loop: outputs, exact resume, kill -9 safety, NaN stop, data checks, schedules."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from rich.console import Console
+
+import sr_train.fit as fit_module
+from sr_train.checkpoint import list_states, read_state
+from sr_train.cli import main
+from sr_train.data import ImageStore, TrainBatches, find_pairs, train_loader
+from sr_train.fit import fit, learning_rate
+from sr_train.recipe import SchedulerConfig, recipe_from_dict
+from sr_train.weights import read_weights, read_weights_file
+from srdata.errors import UserError
+from srdata.inspect import SplitDirs
+
+SCALE = 2
+
+
+def write_png(path: Path, img: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+
+
+@pytest.fixture(scope="module")
+def pairs_dir(tmp_path_factory, samples_dir) -> Path:
+    """train (4) and val (2) pairs: 64 px HR crops of the samples, LR = INTER_AREA / 2."""
+    root = tmp_path_factory.mktemp("pairs")
+    files = sorted(samples_dir.glob("*.png"))[:6]
+    for i, path in enumerate(files):
+        img = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+        hr = np.ascontiguousarray(img[100:164, 200:264])
+        lr = cv2.resize(hr, (32, 32), interpolation=cv2.INTER_AREA)
+        split = "train" if i < 4 else "val"
+        write_png(root / split / f"im{i}.png", hr)
+        write_png(root / f"{split}_lq" / f"im{i}.png", lr)
+    return root
+
+
+def tiny_recipe(pairs_dir: Path, run_dir: Path, **overrides) -> dict:
+    raw = {
+        "seed": 7, "run_dir": str(run_dir),
+        "data": {"train": {"gt": str(pairs_dir / "train"), "lq": str(pairs_dir / "train_lq")},
+                 "val": {"gt": str(pairs_dir / "val"), "lq": str(pairs_dir / "val_lq")}},
+        "model": {"arch": "compact", "nf": 8, "nc": 1},
+        "train": {"iters": 6, "batch_size": 2, "patch_size": 32, "lr": 1e-3},
+        "val": {"interval": 3}, "checkpoint": {"interval": 3, "keep_states": 2}, "log": {"interval": 1},
+    }
+    for key, value in overrides.items():
+        node = raw
+        *parents, last = key.split("__")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return raw
+
+
+def quiet() -> Console:
+    return Console(file=io.StringIO(), width=200)
+
+
+def run(raw: dict, resume=None, console=None):
+    return fit(recipe_from_dict(raw, "test.yaml"), resume=resume, progress=False, console=console or quiet())
+
+
+def weights_of(path: Path) -> dict[str, np.ndarray]:
+    return read_weights_file(path).state
+
+
+def assert_same_weights(a: Path, b: Path) -> None:
+    wa, wb = read_weights_file(a), read_weights_file(b)
+    assert wa.state.keys() == wb.state.keys()
+    for k in wa.state:
+        np.testing.assert_array_equal(wa.state[k], wb.state[k], err_msg=k)
+    for k in wa.ema or {}:
+        np.testing.assert_array_equal(wa.ema[k], wb.ema[k], err_msg="ema " + k)
+
+
+def test_fit_writes_weights_states_logs_and_curves(pairs_dir, tmp_path):
+    result = run(tiny_recipe(pairs_dir, tmp_path / "run"))
+    run_dir = tmp_path / "run"
+    assert result.iteration == 6
+    for name in ("best.safetensors", "last.safetensors", "metrics.jsonl", "curves.png", "recipe.yaml",
+                 "ckpt/iter_3.safetensors", "ckpt/iter_3.state", "ckpt/iter_6.safetensors", "ckpt/iter_6.state"):
+        assert (run_dir / name).is_file(), name
+    arch, state = read_weights(run_dir / "last.safetensors")
+    assert arch["arch"] == "compact" and arch["scale"] == SCALE and "body.0.weight" in state
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["iter"] for r in rows if "loss" in r] == [1, 2, 3, 4, 5, 6]
+    assert all("data_ms" in r and "step_ms" in r for r in rows if "loss" in r)
+    vals = [r for r in rows if "val_psnr" in r]
+    assert [r["iter"] for r in vals] == [3, 6] and all(r["bicubic_psnr"] > 10 for r in vals)
+    assert result.best_psnr == max(r["val_psnr"] for r in vals)
+    curves = cv2.imread(str(run_dir / "curves.png"))
+    assert curves is not None and curves.std() > 0  # something was drawn
+    assert not [p for p in run_dir.rglob(".*.tmp")]
+
+
+def test_state_is_safetensors_with_everything_to_resume(pairs_dir, tmp_path):
+    run(tiny_recipe(pairs_dir, tmp_path / "run", train__ema=0.9))
+    state = read_state(tmp_path / "run" / "ckpt" / "iter_6.state")
+    assert state.iteration == 6 and state.ema is not None
+    assert {"body.0.weight.moment1_0", "body.0.weight.moment2_0", "body.4.bias.beta1_pow_acc_0"} <= set(state.optimizer)
+    assert state.info["recipe"]["train"]["iters"] == 6 and state.info["data_order"]["images"] == 4
+    assert (tmp_path / "run" / "ckpt" / "iter_6.state").read_bytes()[:1] != b"\x80"  # not a pickle
+
+
+@pytest.mark.parametrize("scheduler", [{"name": "cosine_restart", "periods": [4, 4], "restart_weights": [1, 0.5]},
+                                       {"name": "multistep", "milestones": [3, 5], "gamma": 0.5}])
+def test_resume_is_bit_identical_to_a_straight_run(pairs_dir, tmp_path, scheduler):
+    """2N straight vs the state at N (written by that run) resumed in a fresh model/optimiser for N more."""
+    raw = tiny_recipe(pairs_dir, tmp_path / "straight", train__iters=8, train__ema=0.9, train__grad_clip=0.5,
+                      train__scheduler=scheduler, checkpoint__interval=4, val__interval=4)
+    run(raw)
+    branched = dict(raw, run_dir=str(tmp_path / "branch"))
+    result = run(branched, resume=str(tmp_path / "straight" / "ckpt" / "iter_4.state"))
+    assert result.iteration == 8
+    assert_same_weights(tmp_path / "straight" / "last.safetensors", tmp_path / "branch" / "last.safetensors")
+    straight, resumed = (read_state(tmp_path / d / "ckpt" / "iter_8.state") for d in ("straight", "branch"))
+    for k in straight.optimizer:
+        np.testing.assert_array_equal(straight.optimizer[k], resumed.optimizer[k], err_msg=k)
+
+
+def test_stop_then_resume_auto_equals_straight(pairs_dir, tmp_path):
+    """A run that really ended at N (constant lr, so the schedule does not depend on iters) and was
+    continued with --resume auto and more iterations equals the straight run."""
+    const = {"name": "constant"}
+    run(tiny_recipe(pairs_dir, tmp_path / "a", train__iters=6, train__scheduler=const))
+    run(tiny_recipe(pairs_dir, tmp_path / "b", train__iters=3, train__scheduler=const))
+    result = run(tiny_recipe(pairs_dir, tmp_path / "b", train__iters=6, train__scheduler=const), resume="auto")
+    assert result.iteration == 6
+    assert_same_weights(tmp_path / "a" / "last.safetensors", tmp_path / "b" / "last.safetensors")
+    rows = [json.loads(line) for line in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["iter"] for r in rows if "loss" in r] == [1, 2, 3, 4, 5, 6]  # no duplicated log rows
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty"])
+def test_resume_auto_skips_a_damaged_latest_state(pairs_dir, tmp_path, damage):
+    raw = tiny_recipe(pairs_dir, tmp_path / "run", train__iters=6)
+    run(raw)
+    latest = tmp_path / "run" / "ckpt" / "iter_6.state"
+    data = latest.read_bytes()
+    latest.write_bytes({"truncate": data[: len(data) // 2], "garbage": b"\x80\x04junk" * 50, "empty": b""}[damage])
+    (tmp_path / "run" / "ckpt" / ".iter_9.state.abc.tmp").write_bytes(b"partial")  # left by a kill -9
+    raw["train"]["iters"] = 9
+    out = quiet()
+    result = run(raw, resume="auto", console=out)
+    assert result.iteration == 9
+    assert len(result.skipped_states) == 1 and "iter_6.state" in result.skipped_states[0]
+    assert "continuing at iteration 3" in out.file.getvalue()
+    assert not (tmp_path / "run" / "ckpt" / ".iter_9.state.abc.tmp").exists()
+    assert read_state(tmp_path / "run" / "ckpt" / "iter_9.state").iteration == 9
+
+
+def test_resume_auto_without_states_starts_fresh_and_plain_fit_refuses_existing_states(pairs_dir, tmp_path):
+    raw = tiny_recipe(pairs_dir, tmp_path / "run", train__iters=3)
+    assert run(raw, resume="auto").iteration == 3
+    with pytest.raises(UserError, match="--resume auto"):
+        run(raw)
+
+
+def test_keep_states_prunes_old_states_but_keeps_weights(pairs_dir, tmp_path):
+    run(tiny_recipe(pairs_dir, tmp_path / "run", train__iters=6, checkpoint__interval=1, checkpoint__keep_states=2))
+    assert [i for i, _ in list_states(tmp_path / "run")] == [6, 5]
+    assert len(list((tmp_path / "run" / "ckpt").glob("iter_*.safetensors"))) == 6
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_state(pairs_dir, tmp_path, monkeypatch):
+    real = fit_module.pixel_loss
+    calls = {"n": 0}
+
+    def poisoned(sr, gt):
+        calls["n"] += 1
+        loss = real(sr, gt)
+        return loss * float("nan") if calls["n"] == 5 else loss
+
+    monkeypatch.setattr(fit_module, "pixel_loss", poisoned)
+    with pytest.raises(fit_module.TrainingDiverged, match=r"loss became nan at iteration 5.*iter_3\.state"):
+        run(tiny_recipe(pairs_dir, tmp_path / "run"))
+    assert [i for i, _ in list_states(tmp_path / "run")] == [3]
+    assert read_state(tmp_path / "run" / "ckpt" / "iter_3.state").iteration == 3
+    assert read_weights_file(tmp_path / "run" / "last.safetensors").meta["iteration"] == 3
+
+
+def test_mismatched_pairs_are_all_listed_before_training(pairs_dir, tmp_path):
+    bad = tmp_path / "bad"
+    shutil.copytree(pairs_dir, bad)
+    (bad / "train_lq" / "im0.png").unlink()  # missing partner
+    write_png(bad / "train_lq" / "im1.png", np.zeros((20, 32, 3), np.uint8))  # wrong size
+    write_png(bad / "train_lq" / "extra.png", np.zeros((32, 32, 3), np.uint8))  # no HR
+    out = quiet()
+    with pytest.raises(UserError, match=r"3 problem\(s\) in the train pairs.*srdata build"):
+        run(tiny_recipe(bad, tmp_path / "run"), console=out)
+    listed = out.file.getvalue()
+    assert "im0.png: no partner" in listed and "im1.png: HR 64x64 is not 2 x LR 32x20" in listed
+    assert "extra.png: no partner" in listed
+    assert not (tmp_path / "run").exists()  # nothing written
+
+
+def test_patch_larger_than_images_is_reported(pairs_dir, tmp_path):
+    with pytest.raises(UserError, match="smaller than train.patch_size 128"):
+        run(tiny_recipe(pairs_dir, tmp_path / "run", train__patch_size=128), console=quiet())
+
+
+def test_srdata_dataset_root_is_used(tmp_path, pairs_dir):
+    ds = tmp_path / "ds"
+    for split in ("train", "val"):
+        shutil.copytree(pairs_dir / split, ds / split)
+        shutil.copytree(pairs_dir / f"{split}_lq", ds / f"{split}_X{SCALE}")
+    (ds / "dataset.json").write_text(json.dumps({"scale": SCALE, "version": "0.1.0", "settings": {}, "counts": {}}))
+    raw = tiny_recipe(pairs_dir, tmp_path / "run", train__iters=2)
+    raw["data"] = {"root": str(ds)}
+    assert run(raw).iteration == 2
+    raw["data"] = {"root": str(tmp_path / "nope")}
+    with pytest.raises(UserError, match="srdata build"):
+        run(raw)
+
+
+def test_batches_depend_only_on_seed_and_iteration(pairs_dir):
+    split = SplitDirs("train", pairs_dir / "train", pairs_dir / "train_lq")
+    store = ImageStore(find_pairs(split, SCALE, 32), SCALE, cache_mb=64)
+    full = TrainBatches(store, 3, 0, 10, 4, 32, True, True)
+    late = TrainBatches(store, 3, 5, 10, 4, 32, True, True)
+    for a, b in zip(full[5], late[0]):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(full[0][1], full[1][1])
+    shares = [TrainBatches(store, 3, 0, 10, 4, 32, True, True, rank=r, world=2)[5] for r in (0, 1)]
+    np.testing.assert_array_equal(np.concatenate([s[1] for s in shares]), full[5][1])  # distributed sampler
+    lq, gt = full[2]
+    assert lq.shape == (4, 3, 16, 16) and gt.shape == (4, 3, 32, 32) and lq.dtype == np.float32
+    # aligned: the LR crop is the HR crop downscaled (INTER_AREA by 2 of 64 px images) up to rounding
+    down = cv2.resize(gt[0].transpose(1, 2, 0), (16, 16), interpolation=cv2.INTER_AREA)
+    assert np.abs(down - lq[0].transpose(1, 2, 0)).max() < 3 / 255
+
+
+def test_loader_workers_do_not_change_the_batches(pairs_dir):
+    split = SplitDirs("train", pairs_dir / "train", pairs_dir / "train_lq")
+    store = ImageStore(find_pairs(split, SCALE, 32), SCALE, cache_mb=0)  # not cached: workers read files
+    assert not store.cached
+    serial = [tuple(t.numpy() for t in b) for b in train_loader(TrainBatches(store, 1, 2, 6, 2, 32, True, True), 0)]
+    parallel = [tuple(t.numpy() for t in b) for b in train_loader(TrainBatches(store, 1, 2, 6, 2, 32, True, True), 2)]
+    assert len(serial) == len(parallel) == 4
+    for (a, b), (c, d) in zip(serial, parallel):
+        np.testing.assert_array_equal(a, c)
+        np.testing.assert_array_equal(b, d)
+
+
+def test_learning_rate_schedules():
+    cos = SchedulerConfig(name="cosine_restart", periods=[10, 10], restart_weights=[1.0, 0.5], eta_min=0.0)
+    assert learning_rate(0, 1.0, cos, 20) == 1.0
+    assert learning_rate(5, 1.0, cos, 20) == pytest.approx(0.5)
+    assert learning_rate(10, 1.0, cos, 20) == 0.5  # restart with weight 0.5
+    assert learning_rate(15, 1.0, cos, 20) == pytest.approx(0.25)
+    assert learning_rate(25, 1.0, cos, 20) == 0.0
+    one = SchedulerConfig(name="cosine_restart", eta_min=0.1)
+    assert learning_rate(0, 1.0, one, 100) == 1.0 and learning_rate(50, 1.0, one, 100) == pytest.approx(0.55)
+    step = SchedulerConfig(name="multistep", milestones=[3, 6], gamma=0.1)
+    assert [learning_rate(i, 1.0, step, 10) for i in (0, 2, 3, 5, 6, 9)] == pytest.approx([1, 1, 0.1, 0.1, 0.01, 0.01])
+    assert learning_rate(7, 0.3, SchedulerConfig(name="constant"), 10) == 0.3
+
+
+def test_cli_fit_bad_recipe_is_one_line_exit_2(tmp_path, capsys):
+    path = tmp_path / "r.yaml"
+    path.write_text("data: {root: x}\ntrain: {itres: 3}\n")
+    assert main(["fit", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("sr-train: error:") and "train.iters" in err[0]
+    assert main(["fit", str(path), "--set", "train.itres=4"]) == 2
+
+
+def test_cli_fit_runs(pairs_dir, tmp_path, capsys):
+    import yaml
+
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(tiny_recipe(pairs_dir, tmp_path / "run")))
+    assert main(["fit", str(path), "--set", "train.iters=2", "--no-progress"]) == 0
+    assert "done: 2 iterations" in capsys.readouterr().out
+    assert main(["fit", str(path), "--set", "train.iters=3", "--resume", "auto", "--no-progress"]) == 0
+    assert read_state(tmp_path / "run" / "ckpt" / "iter_3.state").iteration == 3
