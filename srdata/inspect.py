@@ -7,8 +7,14 @@ without extension (DIV2K's `0001x4.png` LR naming is accepted too).
 
 Speed: sizes, formats and modes come from image headers. Pixels are decoded once per file, in
 parallel (joblib), only because the checks need them: sha256 of pixels (exact duplicates),
-pHash (near duplicates across splits), the grey-level spread (near-constant images) and the
-bicubic baseline (PSNR/SSIM).
+pHash (near duplicates across splits), the grey-level spread (near-constant images), the
+bicubic baseline (PSNR/SSIM) and, for srdata-built datasets, the manifest check.
+
+manifest_mismatch compares each file with DS/manifest.jsonl: listed but missing, present but
+not listed, header size != recorded hr_size/lr_size, bytes != a recorded per-output
+`hr_sha256`/`lr_sha256` (when the manifest has them), and -- because the manifest's `sha256`
+is the SOURCE's -- the LR on disk != the recorded `degradation` re-applied to the HR on disk
+(bit-exact for an untouched build, so any later pixel edit of either file shows).
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import os
 import re
 import time
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -32,6 +38,7 @@ from PIL import Image
 
 from srdata.atomic import is_temp_name
 from srdata.dedup import DEFAULT_THRESHOLD, find_groups, phash_u64
+from srdata.degrade import Degradation
 from srdata.errors import UserError
 from srdata.metrics import SSIM_MARGIN, mean_score, psnr_ssim
 from srdata.sheet import SheetPair, choose_rows
@@ -287,6 +294,7 @@ class PairJob:
     key: str
     hr: Path | None
     lr: Path | None
+    degradation: dict | None = None  # the manifest's record for this pair, when built by srdata
 
 
 def list_images(folder: Path) -> dict[str, Path]:
@@ -337,6 +345,10 @@ class PairFacts:
     lr: FileFacts | None
     psnr_y: float | None = None
     ssim_y: float | None = None
+    # LR pixels that differ from the manifest's recorded degradation re-applied to the HR
+    # (None: not checked), and the largest difference in grey levels.
+    lr_pixels_off: int | None = None
+    lr_max_diff: int | None = None
 
 
 def examine_pair(job: PairJob, scale: int) -> PairFacts:
@@ -347,7 +359,27 @@ def examine_pair(job: PairJob, scale: int) -> PairFacts:
     if hr_img is not None and lr_img is not None and _scales_match(hr_img.shape, lr_img.shape, scale):
         if min(hr_img.shape[:2]) - 2 * scale > 2 * SSIM_MARGIN:  # else too small to score
             facts.psnr_y, facts.ssim_y = bicubic_baseline(hr_img, lr_img, scale)
+        if job.degradation is not None:
+            facts.lr_pixels_off, facts.lr_max_diff = _redegrade_difference(hr_img, lr_img, job.degradation)
     return facts
+
+
+def _redegrade_difference(hr: np.ndarray, lr: np.ndarray, params: dict) -> tuple[int, int] | tuple[None, None]:
+    """Re-apply the manifest's recorded degradation to the HR and compare with the LR on disk.
+
+    `srdata build` makes the LR from exactly this HR (lossless PNG) with a seeded recipe, so the
+    two are bit-identical unless one of the files was changed afterwards. The manifest keeps
+    only the SOURCE's sha256, so this is how inspect sees changed pixels without the source.
+    """
+    try:
+        recipe = Degradation(scale=int(params["scale"]), blur=float(params["blur_sigma"]), down=str(params["filter"]))
+        expected = recipe.apply(np.ascontiguousarray(hr[:, :, ::-1]), params)  # build works in BGR
+    except (KeyError, TypeError, ValueError):
+        return None, None  # a manifest from another version: nothing reliable to compare
+    if expected.shape != lr.shape:
+        return None, None
+    diff = cv2.absdiff(expected[:, :, ::-1], lr).max(axis=2)
+    return int(np.count_nonzero(diff)), int(diff.max())
 
 
 def bicubic_baseline(hr: np.ndarray, lr: np.ndarray, scale: int) -> tuple[float, float]:
@@ -422,6 +454,7 @@ class Scan:
     layout: Layout
     jobs: list[PairJob]
     facts: list[PairFacts]
+    manifest: list[dict] | None = None
 
     def show(self, path: Path) -> str:
         if self.layout.root is not None:
@@ -435,7 +468,9 @@ def scan_dataset(
     on_progress: Callable[[int, int], None] | None = None,
 ) -> Scan:
     """Examine every pair in parallel; results in job order whatever the worker count."""
+    records = read_manifest(layout)
     jobs = [job for split in layout.splits for job in pair_jobs(split, layout.scale)]
+    jobs = _with_degradations(jobs, records, layout)
     if not jobs:
         where = ", ".join(f"{s.hr}/ and {s.lr}/" for s in layout.splits)
         raise UserError(f"no image files found in {where}: point inspect at a folder with HR/LR images")
@@ -447,7 +482,30 @@ def scan_dataset(
         facts.append(result)
         if on_progress is not None:
             on_progress(done, len(jobs))
-    return Scan(layout, jobs, facts)
+    return Scan(layout, jobs, facts, records)
+
+
+def read_manifest(layout: Layout) -> list[dict] | None:
+    """DS/manifest.jsonl's records for a dataset built by srdata build, else None."""
+    if layout.root is None or not (layout.root / "manifest.jsonl").exists():
+        return None
+    return _read_manifest(layout.root / "manifest.jsonl")
+
+
+def _with_degradations(jobs: list[PairJob], records: list[dict] | None, layout: Layout) -> list[PairJob]:
+    """Attach each pair's recorded degradation (matched by its HR and LR paths) to its job."""
+    if not records:
+        return jobs
+    by_pair = {
+        (r.get("hr"), r.get("lr")): r["degradation"] for r in records if isinstance(r.get("degradation"), dict)
+    }
+    out = []
+    for job in jobs:
+        if job.hr is not None and job.lr is not None:
+            key = (job.hr.relative_to(layout.root).as_posix(), job.lr.relative_to(layout.root).as_posix())
+            job = replace(job, degradation=by_pair.get(key))
+        out.append(job)
+    return out
 
 
 def inspect_dataset(
@@ -616,10 +674,9 @@ def _group_problem(scan: Scan, kind: str, members: list[PairJob], what: str) -> 
 
 def _manifest_mismatches(scan: Scan) -> list[Problem]:
     """Compare files against DS/manifest.jsonl (only for datasets built by srdata build)."""
-    root = scan.layout.root
-    if root is None or not (root / "manifest.jsonl").exists():
+    root, records = scan.layout.root, scan.manifest
+    if root is None or records is None:
         return []
-    records = _read_manifest(root / "manifest.jsonl")
     on_disk: dict[str, FileFacts] = {}
     for job, facts in zip(scan.jobs, scan.facts):
         for path, f in ((job.hr, facts.hr), (job.lr, facts.lr)):
@@ -637,6 +694,17 @@ def _manifest_mismatches(scan: Scan) -> list[Problem]:
                 out.append(problem)
     for rel in sorted(set(on_disk) - listed):
         out.append(Problem("manifest_mismatch", [rel], "file is not listed in manifest.jsonl"))
+    sized_wrong = {f for p in out for f in p.files}
+    for job, facts in zip(scan.jobs, scan.facts):
+        if facts.lr_pixels_off and not {scan.show(job.hr), scan.show(job.lr)} & sized_wrong:
+            out.append(
+                Problem(
+                    "manifest_mismatch",
+                    [scan.show(job.hr), scan.show(job.lr)],
+                    f"the LR differs from the manifest's recorded degradation of the HR in {facts.lr_pixels_off} "
+                    f"pixels (up to {facts.lr_max_diff} levels): one of the two files changed after the build",
+                )
+            )
     return out
 
 

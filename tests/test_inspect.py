@@ -404,7 +404,10 @@ def test_dataset_built_by_srdata_build(tmp_path, samples_dir, capsys):
         shutil.copy(path, src / path.name)
     ds = tmp_path / "ds"
     build_dataset(
-        BuildOptions(src=src, out=ds, scale=4, blur=1.0, hr_max_side=256, val=1, test=1, workers=1),
+        BuildOptions(
+            src=src, out=ds, scale=4, blur=1.0, noise=(1.0, 4.0), jpeg=(70, 95), hr_max_side=256,
+            val=1, test=1, workers=1,
+        ),
         progress=False,
     )
     report, _ = inspect_dataset(ds, workers=1)
@@ -415,13 +418,20 @@ def test_dataset_built_by_srdata_build(tmp_path, samples_dir, capsys):
     assert sum(s.pairs for s in report.splits) == len(kept)
     assert _run(capsys, ds, "--strict", "--workers", 1)[0] == 0
 
-    # Tamper: one HR replaced by a picture of another size, one LR deleted.
-    victim, gone = kept[0], kept[1]
+    # Tamper: one HR replaced by a picture of another size, one LR deleted, and one pixel
+    # changed in an HR and in an LR of two other pairs (same sizes: only the pixels tell).
+    victim, gone, hr_edit, lr_edit = kept[:4]
     _save(ds / victim["hr"], _picture(77, w=120, h=80))
     (ds / gone["lr"]).unlink()
+    for rel in (hr_edit["hr"], lr_edit["lr"]):
+        pixels = np.asarray(Image.open(ds / rel).convert("RGB")).copy()
+        pixels[5, 7] = 255 - pixels[5, 7]
+        _save(ds / rel, pixels)
     report, _ = inspect_dataset(ds, workers=1)
     mismatch = _problems(report, "manifest_mismatch")
-    assert mismatch == sorted([[victim["hr"]], [gone["lr"]]])
+    assert mismatch == sorted(
+        [[victim["hr"]], [gone["lr"]], sorted([hr_edit["hr"], hr_edit["lr"]]), sorted([lr_edit["hr"], lr_edit["lr"]])]
+    )
     assert _problems(report, "missing_pair") == [[gone["hr"]]]
     assert _problems(report, "scale_mismatch") == [sorted([victim["hr"], victim["lr"]])]
     assert _run(capsys, ds, "--strict", "--workers", 1)[0] == 1
