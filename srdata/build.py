@@ -407,6 +407,7 @@ def build_dataset(opts: BuildOptions, progress: bool = True) -> BuildReport:
         raise
 
     # 5: move into place, clean up, write the manifests last
+    out.mkdir(parents=True, exist_ok=True)
     _place(out, staging, wanted, old_outputs)
     _remove_stale(out, {rel for rel, _, _ in wanted})
     report = _write_metadata(out, plan, opts)

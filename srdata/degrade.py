@@ -115,7 +115,9 @@ class Degradation:
             "filter": self.down,
             "noise_sigma": noise_sigma,
             "jpeg_quality": quality,
-            "seed": image_seed,
+            # The per-image seed only counts when something random was drawn from it (so a
+            # new --seed does not make deterministic LRs look changed).
+            "seed": image_seed if self.noise is not None or self.jpeg is not None else None,
         }
 
     def apply(self, hr: np.ndarray, params: dict) -> np.ndarray:

@@ -1,0 +1,270 @@
+"""srdata.imageio: every kind of bad or unusual source file, made by the test itself."""
+
+from __future__ import annotations
+
+import io
+import struct
+import time
+import zlib
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+from srdata.errors import UserError
+from srdata.imageio import (
+    RejectedImage,
+    apply_orientation,
+    decode_source,
+    encode_png,
+    read_png_rgb,
+    read_recipe,
+)
+
+
+def pattern(h: int = 48, w: int = 64, seed: int = 0) -> np.ndarray:
+    """uint8 HxWx3 RGB with distinct rows, columns and channels (so flips and swaps show)."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def save(tmp_path, name: str, data: bytes):
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def pil_bytes(img: Image.Image, fmt: str, **kwargs) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt, **kwargs)
+    return buf.getvalue()
+
+
+def png_bytes(rgb: np.ndarray) -> bytes:
+    return pil_bytes(Image.fromarray(rgb), "PNG")
+
+
+def rejected_reason(path, max_pixels: int = 100_000_000) -> RejectedImage:
+    with pytest.raises(RejectedImage) as info:
+        decode_source(path, max_pixels)
+    assert "\n" not in str(info.value)
+    return info.value
+
+
+# --- files that must be refused, with the right one-line reason -------------------------------
+
+
+def test_empty_file(tmp_path):
+    assert rejected_reason(save(tmp_path, "e.png", b"")).kind == "empty file"
+
+
+def test_text_named_png(tmp_path):
+    assert rejected_reason(save(tmp_path, "t.png", b"hello, I am not a picture\n" * 10)).kind == "not an image"
+
+
+def test_random_bytes(tmp_path):
+    data = np.random.default_rng(1).integers(0, 256, 5000, dtype=np.uint8).tobytes()
+    assert rejected_reason(save(tmp_path, "r.jpg", data)).kind == "not an image"
+
+
+@pytest.mark.parametrize("keep", [0.9, 0.5, 0.1])
+def test_truncated_png(tmp_path, keep):
+    data = png_bytes(pattern(120, 100))
+    reason = rejected_reason(save(tmp_path, "t.png", data[: int(len(data) * keep)]))
+    assert reason.kind in ("truncated", "corrupt")
+
+
+def test_truncated_jpeg(tmp_path):
+    data = pil_bytes(Image.fromarray(pattern(200, 160)), "JPEG", quality=90)
+    reason = rejected_reason(save(tmp_path, "t.jpg", data[: len(data) * 2 // 3]))
+    assert reason.kind == "truncated"
+
+
+def test_corrupt_png_data(tmp_path):
+    data = bytearray(png_bytes(pattern(120, 100)))
+    mid = len(data) // 2
+    data[mid : mid + 64] = bytes(64)
+    assert rejected_reason(save(tmp_path, "c.png", bytes(data))).kind == "corrupt"
+
+
+def test_corrupt_png_palette_goes_through_pillow(tmp_path):
+    img = Image.fromarray(pattern(80, 80)).convert("P", palette=Image.Palette.ADAPTIVE)
+    data = bytearray(pil_bytes(img, "PNG"))
+    data = data[: len(data) - 40]
+    assert rejected_reason(save(tmp_path, "p.png", bytes(data))).kind in ("truncated", "corrupt")
+
+
+def test_unsupported_format(tmp_path):
+    data = pil_bytes(Image.fromarray(pattern()), "GIF")
+    assert rejected_reason(save(tmp_path, "g.png", data)).kind == "unsupported format"
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    out = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + chunk + struct.pack(">I", zlib.crc32(chunk))
+    idat = b"IDAT" + zlib.compress(b"\x00" * 1000)
+    out += struct.pack(">I", len(idat) - 4) + idat + struct.pack(">I", zlib.crc32(idat))
+    return out
+
+
+def test_header_claiming_huge_dimensions_is_refused_before_decoding(tmp_path):
+    path = save(tmp_path, "bomb.png", _png_claiming(100_000, 100_000))
+    started = time.perf_counter()
+    reason = rejected_reason(path)
+    assert reason.kind == "too many pixels"
+    assert "100000x100000" in str(reason)
+    assert time.perf_counter() - started < 5  # decoding 10^10 pixels would take far longer or OOM
+
+
+def test_max_pixels_is_the_users_limit(tmp_path):
+    path = save(tmp_path, "a.png", png_bytes(pattern(50, 40)))
+    assert rejected_reason(path, max_pixels=1999).kind == "too many pixels"
+    assert decode_source(path, max_pixels=2000).shape == (50, 40, 3)
+
+
+# --- unusual but valid files decode to the right 8-bit RGB -------------------------------------
+
+
+def test_rgb_png_exact(tmp_path):
+    rgb = pattern()
+    assert np.array_equal(decode_source(save(tmp_path, "a.png", png_bytes(rgb))), rgb)
+
+
+@pytest.mark.parametrize("fmt,ext", [("BMP", "bmp"), ("TIFF", "tif"), ("WEBP", "webp")])
+def test_other_lossless_formats_exact(tmp_path, fmt, ext):
+    rgb = pattern()
+    kwargs = {"lossless": True} if fmt == "WEBP" else {}
+    path = save(tmp_path, f"a.{ext}", pil_bytes(Image.fromarray(rgb), fmt, **kwargs))
+    assert np.array_equal(decode_source(path), rgb)
+
+
+def test_grey_png_becomes_rgb(tmp_path):
+    grey = pattern()[:, :, 0]
+    out = decode_source(save(tmp_path, "g.png", pil_bytes(Image.fromarray(grey), "PNG")))
+    assert out.shape == grey.shape + (3,)
+    assert all(np.array_equal(out[:, :, c], grey) for c in range(3))
+
+
+def test_sixteen_bit_rgb_png_rounds(tmp_path):
+    rng = np.random.default_rng(3)
+    bgr16 = rng.integers(0, 65536, (30, 40, 3), dtype=np.uint16)
+    bgr16[0, 0] = [128, 129, 385]  # 128/257 -> 0, 129/257 -> 1 (truncation would give 0), 385 -> 1
+    ok, buf = cv2.imencode(".png", bgr16)
+    out = decode_source(save(tmp_path, "16.png", buf.tobytes()))
+    expected = np.rint(bgr16[:, :, ::-1] / 257.0).astype(np.uint8)
+    assert np.array_equal(out, expected)
+    assert list(out[0, 0]) == [1, 1, 0]
+
+
+def test_sixteen_bit_grey_png_rounds(tmp_path):
+    grey16 = np.random.default_rng(4).integers(0, 65536, (30, 40), dtype=np.uint16)
+    ok, buf = cv2.imencode(".png", grey16)
+    out = decode_source(save(tmp_path, "16g.png", buf.tobytes()))
+    assert np.array_equal(out[:, :, 1], np.rint(grey16 / 257.0).astype(np.uint8))
+
+
+def test_sixteen_bit_tiff_rounds(tmp_path):
+    bgr16 = np.random.default_rng(5).integers(0, 65536, (30, 40, 3), dtype=np.uint16)
+    ok, buf = cv2.imencode(".tiff", bgr16)
+    out = decode_source(save(tmp_path, "16.tif", buf.tobytes()))
+    assert np.array_equal(out, np.rint(bgr16[:, :, ::-1] / 257.0).astype(np.uint8))
+
+
+def test_rgba_composited_on_white(tmp_path):
+    rgba = np.zeros((10, 12, 4), np.uint8)
+    rgba[..., :3] = [200, 100, 0]
+    rgba[:, :4, 3] = 255  # opaque
+    rgba[:, 4:8, 3] = 0  # transparent -> white
+    rgba[:, 8:, 3] = 128  # half
+    out = decode_source(save(tmp_path, "a.png", pil_bytes(Image.fromarray(rgba, "RGBA"), "PNG")))
+    assert list(out[0, 0]) == [200, 100, 0]
+    assert list(out[0, 5]) == [255, 255, 255]
+    a = 128 / 255
+    assert list(out[0, 9]) == [round(v * a + 255 * (1 - a)) for v in (200, 100, 0)]
+
+
+def test_grey_alpha_composited_on_white(tmp_path):
+    la = np.zeros((10, 12, 2), np.uint8)
+    la[..., 0] = 40
+    la[:, 6:, 1] = 255
+    out = decode_source(save(tmp_path, "la.png", pil_bytes(Image.fromarray(la, "LA"), "PNG")))
+    assert list(out[0, 0]) == [255, 255, 255] and list(out[0, 8]) == [40, 40, 40]
+
+
+def test_palette_with_transparency(tmp_path):
+    img = Image.new("P", (8, 8), 0)
+    img.putpalette([255, 0, 0, 0, 0, 255] + [0] * 762)
+    img.paste(1, (0, 0, 4, 8))
+    img.info["transparency"] = 1  # colour 1 (blue) fully transparent -> white
+    out = decode_source(save(tmp_path, "p.png", pil_bytes(img, "PNG", transparency=1)))
+    assert list(out[0, 0]) == [255, 255, 255] and list(out[0, 7]) == [255, 0, 0]
+
+
+def test_cmyk_jpeg_becomes_rgb(tmp_path):
+    img = Image.fromarray(pattern()).convert("CMYK")
+    out = decode_source(save(tmp_path, "c.jpg", pil_bytes(img, "JPEG", quality=95)))
+    assert out.shape == (48, 64, 3) and out.dtype == np.uint8
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_rotated_jpeg(tmp_path, orientation):
+    rgb = np.zeros((40, 64, 3), np.uint8)
+    rgb[:10, :16] = [255, 0, 0]  # a red block in the stored top-left corner
+    img = Image.fromarray(rgb)
+    exif = img.getexif()
+    exif[0x0112] = orientation
+    path = save(tmp_path, "r.jpg", pil_bytes(img, "JPEG", quality=95, exif=exif.tobytes()))
+    out = decode_source(path)
+    expected = np.asarray(ImageOps.exif_transpose(Image.open(path)).convert("RGB"))
+    assert out.shape == expected.shape
+    assert out.shape[:2] == ((64, 40) if orientation >= 5 else (40, 64))
+    assert np.array_equal(out, expected)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_numpy_orientation_matches_pillow(orientation):
+    rgb = pattern(6, 9)
+    img = Image.fromarray(rgb)
+    exif = img.getexif()
+    exif[0x0112] = orientation
+    img.info["exif"] = exif.tobytes()
+    expected = np.asarray(ImageOps.exif_transpose(img))
+    assert np.array_equal(apply_orientation(rgb, orientation), expected)
+
+
+def test_png_with_exif_orientation(tmp_path):
+    rgb = pattern(20, 30)
+    img = Image.fromarray(rgb)
+    exif = img.getexif()
+    exif[0x0112] = 6
+    out = decode_source(save(tmp_path, "e.png", pil_bytes(img, "PNG", exif=exif.tobytes())))
+    assert np.array_equal(out, np.rot90(rgb, -1))
+
+
+# --- dataset PNGs ------------------------------------------------------------------------------
+
+
+def test_encode_png_carries_recipe_and_stays_a_normal_png(tmp_path):
+    bgr = pattern()
+    path = save(tmp_path, "o.png", encode_png(bgr, 1, "abc123"))
+    assert read_recipe(path) == "abc123"
+    assert np.array_equal(cv2.imread(str(path), cv2.IMREAD_COLOR), bgr)
+    with Image.open(path) as img:
+        img.load()  # Pillow checks the chunk CRCs
+        assert img.text["srkit-recipe"] == "abc123"
+    assert np.array_equal(read_png_rgb(path), bgr[:, :, ::-1])
+
+
+def test_read_recipe_of_foreign_or_missing_files(tmp_path):
+    assert read_recipe(tmp_path / "missing.png") is None
+    assert read_recipe(save(tmp_path, "plain.png", png_bytes(pattern()))) is None
+    assert read_recipe(save(tmp_path, "text.png", b"no")) is None
+
+
+def test_read_png_rgb_errors_are_user_errors(tmp_path):
+    with pytest.raises(UserError, match="missing.png"):
+        read_png_rgb(tmp_path / "missing.png")
+    with pytest.raises(UserError, match="bad.png"):
+        read_png_rgb(save(tmp_path, "bad.png", b"not a png"))
