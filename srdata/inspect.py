@@ -475,14 +475,21 @@ def scan_dataset(
         where = ", ".join(f"{s.hr}/ and {s.lr}/" for s in layout.splits)
         raise UserError(f"no image files found in {where}: point inspect at a folder with HR/LR images")
     facts: list[PairFacts] = []
+    task = examine_pair if workers == 1 else _examine_pair_in_worker
     results = Parallel(n_jobs=workers, return_as="generator", batch_size=1)(
-        delayed(examine_pair)(job, layout.scale) for job in jobs
+        delayed(task)(job, layout.scale) for job in jobs
     )
     for done, result in enumerate(results, start=1):
         facts.append(result)
         if on_progress is not None:
             on_progress(done, len(jobs))
     return Scan(layout, jobs, facts, records)
+
+
+def _examine_pair_in_worker(job: PairJob, scale: int) -> PairFacts:
+    """One process per core already: OpenCV's own threads would only contend with the others."""
+    cv2.setNumThreads(1)
+    return examine_pair(job, scale)
 
 
 def read_manifest(layout: Layout) -> list[dict] | None:
