@@ -344,14 +344,19 @@ def test_perceptual_loss_is_weighted_distance_of_features():
 # ---------------------------------------------------------------- one ESRGAN iteration, end to end
 
 
-def test_one_esrgan_iteration_updates_generator_then_discriminator():
-    """G step (pixel + perceptual + RaGAN with D frozen), then D step on detached fakes — the fit.py order."""
+def _tiny_gan(arch: str):
     paddle.seed(0)
     gen = paddle.nn.Sequential(paddle.nn.Conv2D(3, 12, 3, padding=1), paddle.nn.PixelShuffle(2))
-    disc = UNetDiscriminatorSN(nf=8)
+    disc = build_discriminator(arch, nf=8)
+    opt_g = paddle.optimizer.Adam(1e-3, beta1=0.9, beta2=0.99, parameters=gen.parameters())
+    opt_d = paddle.optimizer.Adam(1e-3, beta1=0.9, beta2=0.99, parameters=disc.parameters())
+    return gen, disc, opt_g, opt_d
+
+
+def test_one_esrgan_iteration_updates_generator_then_discriminator():
+    """G step (pixel + perceptual + RaGAN with D frozen), then D step on detached fakes — the fit.py order."""
+    gen, disc, opt_g, opt_d = _tiny_gan("unet")
     percep = PerceptualLoss(VGGFeatures(weights="random-for-tests"), weight=1.0)
-    opt_g = paddle.optimizer.Adam(1e-4, beta1=0.9, beta2=0.99, parameters=gen.parameters())
-    opt_d = paddle.optimizer.Adam(1e-4, beta1=0.9, beta2=0.99, parameters=disc.parameters())
     lq, gt = paddle.rand([2, 3, 16, 16]), paddle.rand([2, 3, 32, 32])
     d_before = {k: v.numpy().copy() for k, v in disc.state_dict().items()}
     g_before = {k: v.numpy().copy() for k, v in gen.state_dict().items()}
@@ -400,3 +405,63 @@ def test_gan_recipes_name_settings_the_gan_parts_accept(name):
     assert perceptual.vgg19_feature_index(p["layer"], p["before_relu"]) == 34
     assert p["weights"] == "imagenet" and p["criterion"] == "l1"
     assert recipe["model"]["init_from"].endswith("best.safetensors")
+
+
+# ---------------------------------------------------------------- resume exactness with srkit's state format
+
+
+def _gan_iteration(gen, disc, opt_g, opt_d, percep, it: int, size: int) -> None:
+    rng = np.random.default_rng([0, it])
+    gt_np = rng.random((2, 3, size, size)).astype("float32")
+    lq, gt = paddle.to_tensor(gt_np[:, :, ::2, ::2].copy()), paddle.to_tensor(gt_np)
+    sr = gen(lq)
+    set_trainable(disc, False)
+    with paddle.no_grad():
+        real = disc(gt)
+    loss = 1e-2 * paddle.nn.functional.l1_loss(sr, gt) + percep(sr, gt) + 5e-3 * ragan_generator_loss(real, disc(sr))
+    loss.backward()
+    opt_g.step()
+    opt_g.clear_grad()
+    set_trainable(disc, True)
+    ragan_discriminator_loss(disc(gt), disc(sr.detach())).total.backward()
+    opt_d.step()
+    opt_d.clear_grad()
+
+
+@pytest.mark.parametrize("arch,size", [("vgg128", 128), ("unet", 32)])
+def test_gan_training_resumes_exactly_through_srkit_states(tmp_path, arch, size):
+    """3 iterations + save/read state + 3 more == 6 straight, bit for bit: the discriminator's BatchNorm
+    statistics, spectral-norm vectors and Adam accumulators all survive sr_train.checkpoint's format."""
+    from sr_train.checkpoint import TrainState, load_optimizer_state, optimizer_state, read_state, save_state
+    from sr_train.weights import model_state, set_state_checked
+
+    percep = PerceptualLoss(VGGFeatures(weights="random-for-tests"))
+
+    def weights(gen, disc):
+        return {**{f"g.{k}": v for k, v in model_state(gen).items()}, **{f"d.{k}": v for k, v in model_state(disc).items()}}
+
+    nets = _tiny_gan(arch)
+    for it in range(6):
+        _gan_iteration(*nets, percep, it, size)
+    straight = weights(*nets[:2])
+
+    gen, disc, opt_g, opt_d = _tiny_gan(arch)
+    for it in range(3):
+        _gan_iteration(gen, disc, opt_g, opt_d, percep, it, size)
+    optim = {**{f"g.{k}": v for k, v in optimizer_state(opt_g, dict(gen.named_parameters())).items()},
+             **{f"d.{k}": v for k, v in optimizer_state(opt_d, dict(disc.named_parameters())).items()}}
+    save_state(tmp_path / "iter_3.state", TrainState(3, weights(gen, disc), optim, None,
+                                                     {"recipe": {}, "arch": {}, "data_order": {}}))
+    state = read_state(tmp_path / "iter_3.state")
+
+    gen, disc, opt_g, opt_d = _tiny_gan(arch)
+    for prefix, net, opt in (("g.", gen, opt_g), ("d.", disc, opt_d)):
+        set_state_checked(net, {k[2:]: v for k, v in state.model.items() if k.startswith(prefix)}, "state")
+        load_optimizer_state(opt, dict(net.named_parameters()),
+                             {k[2:]: v for k, v in state.optimizer.items() if k.startswith(prefix)})
+    for it in range(3, 6):
+        _gan_iteration(gen, disc, opt_g, opt_d, percep, it, size)
+    resumed = weights(gen, disc)
+    assert straight.keys() == resumed.keys()
+    for key in straight:
+        np.testing.assert_array_equal(resumed[key], straight[key], err_msg=key)
