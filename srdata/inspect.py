@@ -769,7 +769,7 @@ def sheet_pairs(scan: Scan, rows: int, seed: int) -> list[SheetPair]:
         if f.hr is not None and f.lr is not None and f.psnr_y is not None
     ]
     pairs = []
-    for index in choose_rows(len(usable), rows, seed):
+    for index in choose_rows([job.split for job in usable], rows, seed):
         job = usable[index]
         hr, lr = decode_rgb(job.hr.read_bytes()), decode_rgb(job.lr.read_bytes())
         if hr is None or lr is None:

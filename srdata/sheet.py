@@ -54,11 +54,17 @@ def sheet_size(rows: int) -> tuple[int, int]:
     return SHEET_W, PAD + rows * ROW_H
 
 
-def choose_rows(candidates: int, rows: int, seed: int) -> list[int]:
-    """Indices (sorted) of the pairs to show: a seeded sample, so the same seed shows the same."""
-    if candidates <= rows:
-        return list(range(candidates))
-    return sorted(random.Random(seed).sample(range(candidates), rows))
+def choose_rows(splits: list[str], rows: int, seed: int) -> list[int]:
+    """Indices (sorted) of the pairs to show, given each pair's split: a seeded sample that
+    includes every split when there are enough rows (val/test are small but matter most)."""
+    rng = random.Random(seed)
+    by_split: dict[str, list[int]] = {}
+    for index, split in enumerate(splits):
+        by_split.setdefault(split, []).append(index)
+    chosen = [rng.choice(members) for members in by_split.values()][:rows]
+    rest = [i for i in range(len(splits)) if i not in set(chosen)]
+    chosen += rng.sample(rest, min(rows - len(chosen), len(rest)))
+    return sorted(chosen)
 
 
 def render_sheet(pairs: list[SheetPair], scale: int) -> Image.Image:
@@ -126,11 +132,12 @@ def _draw_row(sheet: Image.Image, draw: ImageDraw.ImageDraw, fonts, top: int, pa
         (nearest, f"LR {lside}x{lside} nearest x{scale}"),
         (bicubic, f"LR {lside}x{lside} bicubic x{scale}"),
     ]
+    zoom = "" if side == TILE else f" (shown {TILE / side:.3g}x)"
     for i, (tile, text) in enumerate(columns):
         left = PAD + OVERVIEW_W + PAD + i * (TILE + PAD)
         shown = cv2.resize(tile, (TILE, TILE), interpolation=cv2.INTER_NEAREST) if side != TILE else tile
         sheet.paste(Image.fromarray(shown), (left, tiles_top))
-        _label(draw, fonts[0], left, tiles_top, TILE, text)
+        _label(draw, fonts[0], left, tiles_top, TILE, text + zoom)
 
 
 def _fit_into(img: np.ndarray, width: int, height: int) -> tuple[Image.Image, float]:

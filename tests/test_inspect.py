@@ -23,7 +23,7 @@ from srdata.inspect import (
     resolve_layout,
 )
 from srdata.metrics import psnr, ssim
-from srdata.sheet import sheet_size
+from srdata.sheet import choose_rows, sheet_size
 
 SCALE = 4
 
@@ -452,3 +452,15 @@ def test_unwritable_json_path_is_exit_2(tmp_path, capsys):
     (tmp_path / "taken").mkdir()
     code, _, err = _run(capsys, ds, "--json", tmp_path / "taken", "--workers", 1)
     assert code == 2 and "--json" in err and err.count("\n") == 1
+
+
+def test_sheet_sample_covers_every_split_and_is_seeded():
+    splits = ["train"] * 20 + ["val"] * 2 + ["test"] * 2
+    for seed in range(5):
+        rows = choose_rows(splits, 4, seed)
+        assert len(rows) == 4 and rows == sorted(set(rows))
+        assert {splits[i] for i in rows} == {"train", "val", "test"}
+        assert rows == choose_rows(splits, 4, seed)
+    assert choose_rows(splits, 50, 0) == list(range(len(splits)))
+    assert len(choose_rows(splits, 2, 0)) == 2
+    assert {tuple(choose_rows(splits, 4, s)) for s in range(5)} != {tuple(choose_rows(splits, 4, 0))}
