@@ -410,7 +410,7 @@ def _examine_file(path: Path, want_phash: bool) -> tuple[FileFacts, np.ndarray |
     if img is None or (img.shape[1], img.shape[0]) != facts.size:
         facts.error = "pixels cannot be decoded (truncated or corrupt)"
         return facts, None
-    facts.pixels_sha256 = hashlib.sha256(img.tobytes()).hexdigest()
+    facts.pixels_sha256 = hashlib.sha256(f"{img.shape}".encode() + img.tobytes()).hexdigest()
     facts.grey_spread = grey_spread(img)
     if want_phash:
         facts.phash = phash_u64(img)
