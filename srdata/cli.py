@@ -16,6 +16,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+@app.callback()
+def _tool() -> None:
+    """Keeps `TOOL COMMAND` syntax even while only one command is registered."""
+
+
 # Each module under srdata/commands registers its command on `app` when imported.
 # (one import line per command, added with the command)
 from srdata.commands import inspect as _inspect  # noqa: E402,F401
