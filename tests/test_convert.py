@@ -7,8 +7,11 @@ import pickle
 import numpy as np
 import pytest
 
+from sr_train.checkpoint import latest_good_state, read_state
 from sr_train.cli import main
 from sr_train.weights import load_model, model_state, read_weights_file
+from srdata.errors import UserError
+from test_fit import pairs_dir, run, tiny_recipe  # noqa: F401 (pairs_dir is a fixture)
 from test_foreign import COMPACT_ARCH, RRDB_ARCH, basicsr_names, make_model, predict
 from test_safe_pickle import payloads, weights_with, write_torch_zip
 
@@ -90,3 +93,39 @@ def test_weights_that_do_not_fit_are_refused_before_writing(tmp_path, capsys, rr
 def test_missing_input_exits_2(tmp_path, capsys):
     assert main(["convert", str(tmp_path / "nope.pth"), str(tmp_path / "o.safetensors")]) == 2
     assert "no such weights file" in capsys.readouterr().err
+
+
+def test_fit_init_from_pth_equals_init_from_its_conversion(tmp_path, capsys, pairs_dir):
+    """`model.init_from` takes the foreign file itself: training from it or from its conversion
+    gives the same weights, bit for bit."""
+    arch = {"arch": "compact", "in_nc": 3, "out_nc": 3, "nf": 8, "nc": 1, "scale": 2, "skip": "nearest",
+            "act": "prelu"}
+    pretrained = make_model(arch, seed=11)
+    pth = write_torch_zip(tmp_path / "realesr-like.pth", {"params": model_state(pretrained)})
+    converted = tmp_path / "realesr-like.safetensors"
+    _convert_ok(capsys, pth, converted)
+    results = []
+    for name, init in (("from_pth", pth), ("from_safetensors", converted)):
+        raw = tiny_recipe(pairs_dir, tmp_path / name, model__init_from=str(init), model__skip="nearest",
+                          train__iters=2, val__interval=2, checkpoint__interval=2)
+        run(raw)
+        results.append(read_weights_file(tmp_path / name / "last.safetensors").state)
+    assert results[0].keys() == results[1].keys() == model_state(pretrained).keys()
+    assert all(np.array_equal(results[0][k], results[1][k]) for k in results[0])
+    # and training really started from the pretrained weights (2 small steps stay close to them)
+    first = model_state(pretrained)["body.0.weight"]
+    assert np.abs(results[0]["body.0.weight"] - first).max() < 0.05
+
+
+@pytest.mark.parametrize("name", ["os.system", "builtins.eval", "subprocess.Popen"])
+def test_resume_state_holding_a_pickle_is_refused_unrun(tmp_path, name):
+    """srkit's resume states are safetensors + JSON; a pickle dressed up as one is never unpickled."""
+    marker = tmp_path / "pwned"
+    state = tmp_path / "run" / "ckpt" / "iter_10.state"
+    state.parent.mkdir(parents=True)
+    state.write_bytes(pickle.dumps(weights_with(payloads(marker)[name]), protocol=4))
+    with pytest.raises(UserError, match="iter_10.state"):
+        read_state(state)
+    found, skipped = latest_good_state(tmp_path / "run")
+    assert found is None and len(skipped) == 1
+    assert not marker.exists()
