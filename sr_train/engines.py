@@ -1,0 +1,124 @@
+"""The two ways `sr-train predict` runs a network: Paddle (dygraph) or ONNX Runtime.
+
+- "paddle": a weights file is rebuilt as a dygraph `paddle.nn.Layer` (`sr_train.weights.load_model`);
+  an export folder's `model.json` is loaded with `paddle.jit.load`. Neither goes through Paddle's
+  inference predictor (`paddle.inference`), whose oneDNN path segfaults on this machine's CPU.
+- "onnx": an export folder's `model.onnx`, or, for a weights file, an ONNX export made on the fly
+  and kept in a cache folder keyed by the weights file's SHA-256 (`$SRKIT_CACHE`, else
+  `$XDG_CACHE_HOME/srkit`, else `~/.cache/srkit`), so the conversion (a few seconds) happens once.
+
+Both are callables that `sr_train.tiling.upscale` accepts and carry `input_multiple`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sr_train.export import INFO_NAME, MODEL_STEM, ONNX_NAME, export_weights, file_sha256, read_info
+from srdata.errors import UserError
+
+ENGINES = ("paddle", "onnx")
+# bench/predict.py, same exported RRDBNet/Compact, 1 thread: ONNX Runtime was faster (see the predict notes).
+DEFAULT_ENGINE = "onnx"
+
+
+@dataclass
+class Engine:
+    """A loaded network ready for `upscale`: `model` is a Paddle Layer or an `OnnxRunner`."""
+
+    name: str
+    model: object
+    scale: int
+    in_nc: int
+    input_multiple: int
+
+
+class OnnxRunner:
+    """Calls an ONNX model on float32 NCHW numpy batches with onnxruntime's CPU provider."""
+
+    def __init__(self, path: str | os.PathLike, input_multiple: int = 1, threads: int | None = None):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.log_severity_level = 3  # errors only: ORT warns about unused initializers of folded graphs
+        options.intra_op_num_threads = threads if threads is not None else threads_from_env()
+        options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+        self.input_multiple = input_multiple
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input_name: np.ascontiguousarray(batch, np.float32)})[0]
+
+
+def threads_from_env() -> int:
+    """OMP_NUM_THREADS when set (what Paddle's CPU kernels follow too), else 0 = onnxruntime's choice."""
+    try:
+        return max(int(os.environ.get("OMP_NUM_THREADS", "0")), 0)
+    except ValueError:
+        return 0
+
+
+def open_engine(weights: str | os.PathLike, engine: str = DEFAULT_ENGINE, cache_dir: Path | None = None) -> Engine:
+    """Load `weights` (a weights file or an `sr-train export` folder) for `engine`."""
+    if engine not in ENGINES:
+        raise UserError(f"--engine {engine!r}: use one of {', '.join(ENGINES)}")
+    weights = Path(weights)
+    if weights.is_dir():
+        return _open_export(weights, engine)
+    if not weights.is_file():
+        raise UserError(f"--weights {weights}: no such file or folder: check the path")
+    if engine == "paddle":
+        from sr_train.weights import load_model
+
+        model = load_model(weights)
+        return Engine("paddle", model, int(model.arch["scale"]), int(model.arch["in_nc"]),
+                      int(getattr(model, "input_multiple", 1)))
+    return _open_export(onnx_export_for(weights, cache_dir), "onnx")
+
+
+def _open_export(folder: Path, engine: str) -> Engine:
+    info = read_info(folder)
+    if engine not in info.formats:
+        raise UserError(f"{folder}: has no {engine} export (it has {', '.join(info.formats)}): "
+                        f"run `sr-train export --format {engine} --out {folder}` or choose --engine "
+                        f"{info.formats[0]}")
+    if engine == "onnx":
+        model = OnnxRunner(folder / ONNX_NAME, info.input_multiple)
+    else:
+        import paddle
+
+        model = paddle.jit.load(str(folder / MODEL_STEM))
+        model.eval()
+        model.input_multiple = info.input_multiple
+    return Engine(engine, model, info.scale, info.in_nc, info.input_multiple)
+
+
+def onnx_export_for(weights: Path, cache_dir: Path | None = None) -> Path:
+    """The cache folder holding the ONNX export of `weights`, exporting it first if needed."""
+    digest = file_sha256(weights)
+    folder = (cache_dir or default_cache_dir()) / "onnx" / digest[:24]
+    if not _has_onnx_export(folder, digest):
+        export_weights(weights, "onnx", folder)
+    return folder
+
+
+def _has_onnx_export(folder: Path, digest: str) -> bool:
+    if not (folder / INFO_NAME).is_file() or not (folder / ONNX_NAME).is_file():
+        return False
+    try:
+        info = read_info(folder)
+    except UserError:
+        return False
+    return info.weights_sha256 == digest and "onnx" in info.formats
+
+
+def default_cache_dir() -> Path:
+    if os.environ.get("SRKIT_CACHE"):
+        return Path(os.environ["SRKIT_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "srkit"

@@ -1,0 +1,216 @@
+"""Export a trained generator for deployment: a Paddle inference model or an ONNX file.
+
+An export folder holds `model.json` + `model.pdiparams` (format "paddle", `paddle.jit.save`) and/or
+`model.onnx` (format "onnx", converted by paddle2onnx from the same jit-saved program), plus
+`srkit.json`, which records the architecture, scale and input multiple so that
+`sr-train predict --weights FOLDER` can run the export without the original weights. Every
+export has dynamic batch, height and width. The ONNX file is verified against Paddle on a test
+image before it is put in place: paddle2onnx has converted ops wrongly before (Paddle's
+leaky_relu, see sr_train/models/_ops.py), and a wrong export must not be shipped silently.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from srdata.atomic import write_json
+from srdata.errors import UserError
+
+FORMATS = ("paddle", "onnx")
+MODEL_STEM = "model"  # jit.save prefix inside the export folder
+ONNX_NAME = "model.onnx"
+INFO_NAME = "srkit.json"
+ONNX_OPSET = 13  # DepthToSpace (pixel shuffle) and dynamic shapes; onnxruntime >= 1.17 runs it
+ONNX_TOLERANCE = 1e-4  # max abs difference allowed between ONNX Runtime and Paddle on the test image
+INFO_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ExportInfo:
+    """What `srkit.json` says about an export folder."""
+
+    arch: dict
+    scale: int
+    input_multiple: int
+    in_nc: int
+    formats: tuple[str, ...]
+    weights_sha256: str
+
+
+def export_weights(weights: str | os.PathLike, fmt: str, out_dir: str | os.PathLike) -> Path:
+    """Load `weights` (any format `load_model` reads) and export it as `fmt` into `out_dir`.
+
+    Returns the main file written (`model.json` or `model.onnx`).
+    """
+    from sr_train.weights import load_model
+
+    if fmt not in FORMATS:
+        raise UserError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
+    model = load_model(weights)
+    return export_model(model, fmt, out_dir, weights_sha256=file_sha256(weights))
+
+
+def export_model(model, fmt: str, out_dir: str | os.PathLike, weights_sha256: str = "") -> Path:
+    """Export a loaded srkit model (eval mode) as `fmt` into `out_dir`; files appear atomically."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out {out_dir}: exists and is not a folder: choose a folder name")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".export-", suffix=".tmp", dir=out_dir) as tmp:
+        prefix = save_inference_model(model, Path(tmp) / MODEL_STEM)
+        if fmt == "paddle":
+            written = [prefix.with_suffix(".json"), prefix.with_suffix(".pdiparams")]
+        else:
+            onnx_path = Path(tmp) / ONNX_NAME
+            convert_to_onnx(prefix, onnx_path)
+            verify_onnx(model, onnx_path)
+            written = [onnx_path]
+        for path in written:
+            os.replace(path, out_dir / path.name)
+    _update_info(out_dir, model, fmt, weights_sha256)
+    return out_dir / written[0].name
+
+
+def save_inference_model(model, prefix: Path) -> Path:
+    """`paddle.jit.save` with dynamic batch, height and width (writes PREFIX.json + PREFIX.pdiparams)."""
+    import paddle
+    from paddle.static import InputSpec
+
+    in_nc = int(model.arch["in_nc"])
+    paddle.jit.save(model, str(prefix), input_spec=[InputSpec([None, in_nc, None, None], "float32", "x")])
+    if not prefix.with_suffix(".json").is_file():  # Paddle < 3 writes .pdmodel; srkit needs PIR's .json
+        raise RuntimeError(f"paddle.jit.save wrote no {prefix.with_suffix('.json').name}: Paddle >= 3 is required")
+    return prefix
+
+
+def convert_to_onnx(prefix: Path, onnx_path: Path) -> None:
+    """paddle2onnx's Python API on a jit-saved model; its console chatter is shown only on failure."""
+    import paddle2onnx
+
+    with _captured_output() as log:
+        try:
+            paddle2onnx.export(
+                str(prefix.with_suffix(".json")),
+                str(prefix.with_suffix(".pdiparams")),
+                save_file=str(onnx_path),
+                opset_version=ONNX_OPSET,
+                enable_onnx_checker=True,
+            )
+        except Exception as exc:  # paddle2onnx raises bare Exceptions on unsupported ops
+            failure = exc
+        else:
+            failure = None
+    if failure is not None or not onnx_path.is_file():
+        tail = " | ".join("".join(log).strip().splitlines()[-3:])
+        raise UserError(f"paddle2onnx could not convert the model ({failure or 'no file written'}; {tail}): "
+                        "use --format paddle")
+
+
+def verify_onnx(model, onnx_path: Path, tolerance: float = ONNX_TOLERANCE) -> float:
+    """Run Paddle and ONNX Runtime on the same test image; UserError if they differ by more than `tolerance`."""
+    import paddle
+
+    from sr_train.engines import OnnxRunner
+
+    image = probe_image(int(model.arch["in_nc"]), multiple=int(getattr(model, "input_multiple", 1)))
+    with paddle.no_grad():
+        expected = model(paddle.to_tensor(image)).numpy()
+    got = OnnxRunner(onnx_path)(image)
+    if got.shape != expected.shape:
+        raise UserError(f"{onnx_path.name}: ONNX output shape {got.shape} != Paddle's {expected.shape}: "
+                        "the exporter mis-converted the model; use --format paddle")
+    diff = float(np.abs(got - expected).max())
+    if not diff <= tolerance:
+        raise UserError(f"{onnx_path.name}: ONNX Runtime differs from Paddle by {diff:.2e} (> {tolerance:g}) "
+                        "on the test image: the exporter mis-converted the model; use --format paddle")
+    return diff
+
+
+def probe_image(channels: int, multiple: int = 1, seed: int = 0) -> np.ndarray:
+    """A 1 x C x H x W float32 image in [0, 1] with flat areas, edges and noise (sides not square,
+    and not a power of two, to catch exporters that bake in a shape)."""
+    height, width = 12 * multiple, 10 * multiple
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width] / max(height, width)
+    base = np.stack([(xx + yy) / 2, (xx > 0.5).astype(float), np.sin(6 * yy) * 0.5 + 0.5][:channels]
+                    + [xx] * max(channels - 3, 0))
+    noisy = np.clip(base + rng.normal(0, 0.05, base.shape), 0, 1)
+    return noisy[None].astype(np.float32)
+
+
+def read_info(folder: str | os.PathLike) -> ExportInfo:
+    """The `srkit.json` of an export folder; UserError when it is missing or not srkit's."""
+    import json
+
+    path = Path(folder) / INFO_NAME
+    try:
+        data = json.loads(path.read_text())
+        return ExportInfo(arch=dict(data["arch"]), scale=int(data["scale"]), input_multiple=int(data["input_multiple"]),
+                          in_nc=int(data["in_nc"]), formats=tuple(data["formats"]),
+                          weights_sha256=str(data.get("weights_sha256", "")))
+    except FileNotFoundError:
+        raise UserError(f"{folder}: no {INFO_NAME}: not a folder written by `sr-train export`; "
+                        "pass a weights file or export again") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"{path}: damaged ({exc}): export again with `sr-train export`") from None
+
+
+def _update_info(out_dir: Path, model, fmt: str, weights_sha256: str) -> None:
+    """Write srkit.json; formats already exported from the same weights are kept in its list."""
+    formats = {fmt}
+    try:
+        old = read_info(out_dir)
+        if old.weights_sha256 == weights_sha256 and old.arch == dict(model.arch):
+            formats |= set(old.formats)
+    except UserError:
+        pass
+    write_json(out_dir / INFO_NAME, {
+        "version": INFO_VERSION,
+        "arch": dict(model.arch),
+        "scale": int(model.arch["scale"]),
+        "input_multiple": int(getattr(model, "input_multiple", 1)),
+        "in_nc": int(model.arch["in_nc"]),
+        "formats": sorted(formats),
+        "weights_sha256": weights_sha256,
+    })
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def _captured_output():
+    """Send file descriptors 1 and 2 (C++ and Python prints alike) to a temp file while the block
+    runs; the yielded list receives what was printed when the block ends."""
+    import sys
+
+    captured: list[str] = []
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with tempfile.TemporaryFile("w+") as log:
+        try:
+            os.dup2(log.fileno(), 1)
+            os.dup2(log.fileno(), 2)
+            yield captured
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+            log.seek(0)
+            captured.append(log.read())

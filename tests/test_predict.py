@@ -1,0 +1,245 @@
+"""`sr-train predict`: kinds of images in = kinds out, names, tiling, skipping, engines, errors."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from sr_train.cli import main
+from sr_train.predict import PredictOptions, collect_jobs, predict
+from sr_train.tiling import upscale
+
+SCALE = 2
+
+
+def _tiny_model():
+    """Compact x2, 8 features, 2 body convs: receptive field 4 + 2 (bicubic skip) LR px."""
+    from sr_train.models import build_model, init_weights
+
+    model = build_model({"arch": "compact", "nf": 8, "nc": 2, "scale": SCALE})
+    init_weights(model, seed=0)
+    rng = np.random.default_rng(3)
+    for param in model.parameters():  # the last conv starts at zero: make the output differ from bicubic
+        param.set_value(param.numpy() + rng.normal(0, 0.1, param.shape).astype(np.float32))
+    model.eval()
+    return model
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory) -> Path:
+    from sr_train.weights import model_state, save_weights
+
+    model = _tiny_model()
+    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
+    save_weights(path, model_state(model), model.arch)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("SRKIT_CACHE", str(tmp_path / "cache"))
+
+
+def _rgb(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """A smooth colour image with an edge (uint8 RGB), more like a drawing than noise."""
+    yy, xx = np.mgrid[0:height, 0:width]
+    rng = np.random.default_rng(seed)
+    img = np.stack([xx * 255 / width, yy * 255 / height, ((xx + yy) % 9 < 4) * 200.0], axis=2)
+    return np.clip(img + rng.normal(0, 8, img.shape), 0, 255).astype(np.uint8)
+
+
+def _save(path: Path, array: np.ndarray, mode: str | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array, mode).save(path) if mode else Image.fromarray(array).save(path)
+    return path
+
+
+def _run(weights, *args) -> int:
+    return main(["predict", "--weights", str(weights), "--no-progress", "--engine", "paddle", *map(str, args)])
+
+
+def _expected_rgb(img_rgb_float: np.ndarray, **kwargs) -> np.ndarray:
+    return upscale(_tiny_model(), img_rgb_float, SCALE, **kwargs)
+
+
+def test_rgb_output_is_the_model_output_rounded(weights, tmp_path):
+    src = _save(tmp_path / "in" / "a.png", _rgb(19, 26))
+    assert _run(weights, src, "--out", tmp_path / "out") == 0
+    got = np.asarray(Image.open(tmp_path / "out" / "a.png"))
+    expected = np.rint(_expected_rgb(_rgb(19, 26).astype(np.float32) / 255) * 255)
+    assert got.shape == (38, 52, 3) and got.dtype == np.uint8
+    assert np.abs(got.astype(int) - expected).max() <= 1
+
+
+def test_alpha_is_upscaled_separately_and_kept(weights, tmp_path):
+    rgba = np.dstack([_rgb(15, 20), np.tile(np.linspace(0, 255, 20).astype(np.uint8), (15, 1))])
+    src = _save(tmp_path / "in" / "t.png", rgba, "RGBA")
+    assert _run(weights, src, "--out", tmp_path / "bic") == 0
+    out = Image.open(tmp_path / "bic" / "t.png")
+    assert out.mode == "RGBA" and out.size == (40, 30)
+    alpha = np.asarray(out)[:, :, 3].astype(int)
+    bicubic = cv2.resize(rgba[:, :, 3].astype(np.float32) / 255, (40, 30), interpolation=cv2.INTER_CUBIC)
+    assert np.abs(alpha - np.rint(np.clip(bicubic, 0, 1) * 255)).max() <= 1
+    # The colour channels are not disturbed by the alpha.
+    colour = np.asarray(out)[:, :, :3].astype(int)
+    assert np.abs(colour - np.rint(_expected_rgb(rgba[:, :, :3].astype(np.float32) / 255) * 255)).max() <= 1
+
+    assert _run(weights, src, "--out", tmp_path / "mod", "--alpha", "model") == 0
+    by_model = np.asarray(Image.open(tmp_path / "mod" / "t.png"))[:, :, 3].astype(int)
+    grey = np.repeat(rgba[:, :, 3:4].astype(np.float32) / 255, 3, axis=2)
+    assert np.abs(by_model - np.rint(_expected_rgb(grey).mean(axis=2) * 255)).max() <= 1
+    assert np.abs(by_model - alpha).max() > 2  # the option really changes what upscales the alpha
+
+
+def test_16_bit_input_gives_16_bit_output_with_16_bit_precision(weights, tmp_path):
+    rgb16 = (_rgb(14, 17).astype(np.uint16) * 257 + np.random.default_rng(1).integers(0, 200, (14, 17, 3))).astype(np.uint16)
+    src = tmp_path / "in" / "deep.png"
+    src.parent.mkdir()
+    cv2.imwrite(str(src), cv2.cvtColor(rgb16, cv2.COLOR_RGB2BGR))
+    assert _run(weights, src, "--out", tmp_path / "out") == 0
+    got = cv2.imread(str(tmp_path / "out" / "deep.png"), cv2.IMREAD_UNCHANGED)
+    assert got.dtype == np.uint16 and got.shape == (28, 34, 3)
+    expected = np.rint(_expected_rgb(rgb16.astype(np.float32) / 65535) * 65535)
+    assert np.abs(cv2.cvtColor(got, cv2.COLOR_BGR2RGB).astype(np.int64) - expected).max() <= 2
+    assert (got % 257 != 0).mean() > 0.5  # not 8-bit values stretched to 16 bits
+
+
+def test_grey_stays_grey_with_and_without_alpha(weights, tmp_path):
+    grey = _rgb(16, 12)[:, :, 0]
+    _save(tmp_path / "in" / "g.png", grey, "L")
+    _save(tmp_path / "in" / "ga.png", np.dstack([grey, np.full_like(grey, 128)]), "LA")
+    grey16 = tmp_path / "in" / "g16.png"
+    cv2.imwrite(str(grey16), grey.astype(np.uint16) * 257 + 3)
+    assert _run(weights, tmp_path / "in", "--out", tmp_path / "out") == 0
+    out = Image.open(tmp_path / "out" / "g.png")
+    assert out.mode == "L" and out.size == (24, 32)
+    expected = _expected_rgb(np.repeat(grey[:, :, None].astype(np.float32) / 255, 3, axis=2))
+    expected_grey = cv2.cvtColor(expected, cv2.COLOR_RGB2GRAY)
+    assert np.abs(np.asarray(out).astype(int) - np.rint(expected_grey * 255)).max() <= 1
+    assert Image.open(tmp_path / "out" / "ga.png").mode == "LA"
+    g16 = cv2.imread(str(tmp_path / "out" / "g16.png"), cv2.IMREAD_UNCHANGED)
+    assert g16.dtype == np.uint16 and g16.ndim == 2
+
+
+def test_relative_names_and_folder_recursion(weights, tmp_path):
+    _save(tmp_path / "in" / "sub" / "deep" / "a.jpg", _rgb(8, 8))
+    _save(tmp_path / "in" / "b.png", _rgb(8, 9))
+    (tmp_path / "in" / "notes.txt").write_text("not an image")
+    single = _save(tmp_path / "elsewhere" / "c.webp", _rgb(9, 8))
+    out = tmp_path / "out"
+    assert _run(weights, tmp_path / "in", single, "--out", out) == 0
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert written == ["b.png", "c.png", "sub/deep/a.png"]
+
+
+def test_outscale_resizes_to_f_times_the_input(weights, tmp_path):
+    src = _save(tmp_path / "in" / "o.png", _rgb(15, 21))
+    for factor, size in [("1.5", (32, 23)), ("1", (21, 15)), ("3", (63, 45))]:
+        assert _run(weights, src, "--out", tmp_path / factor, "--outscale", factor) == 0
+        assert Image.open(tmp_path / factor / "o.png").size == size
+
+
+def test_tiled_equals_untiled_through_the_cli(weights, tmp_path):
+    src = _save(tmp_path / "in" / "big.png", _rgb(37, 29))
+    assert _run(weights, src, "--out", tmp_path / "whole", "--tile", "0") == 0
+    assert _run(weights, src, "--out", tmp_path / "tiled", "--tile", "8", "--tile-pad", "8") == 0
+    whole = np.asarray(Image.open(tmp_path / "whole" / "big.png")).astype(int)
+    tiled = np.asarray(Image.open(tmp_path / "tiled" / "big.png")).astype(int)
+    assert np.abs(whole - tiled).max() <= 1
+    # With no context the seams show, so the comparison above is not vacuous.
+    assert _run(weights, src, "--out", tmp_path / "seams", "--tile", "8", "--tile-pad", "0") == 0
+    assert np.abs(np.asarray(Image.open(tmp_path / "seams" / "big.png")).astype(int) - whole).max() > 1
+
+
+def test_bad_inputs_are_skipped_with_a_reason_and_exit_1(weights, tmp_path, capsys):
+    good = _save(tmp_path / "in" / "good.png", _rgb(10, 10))
+    buffer = io.BytesIO()
+    Image.fromarray(_rgb(40, 40)).save(buffer, format="PNG")
+    (tmp_path / "in" / "truncated.png").write_bytes(buffer.getvalue()[:60])
+    (tmp_path / "in" / "text.jpg").write_text("hello")
+    code = _run(weights, tmp_path / "in", "--out", tmp_path / "out")
+    err = capsys.readouterr().err
+    assert code == 1
+    assert (tmp_path / "out" / "good.png").is_file()
+    assert not (tmp_path / "out" / "truncated.png").exists() and not (tmp_path / "out" / "text.png").exists()
+    lines = [line for line in err.splitlines() if "skipped" in line]
+    assert len(lines) == 2 and all("not a readable image" in line for line in lines)
+    assert "Traceback" not in err
+    assert good.is_file()
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]  # no temp files left
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--tile", "-1"], "--tile"),
+        (["--tile-pad", "-3"], "--tile-pad"),
+        (["--outscale", "0"], "--outscale"),
+        (["--alpha", "magic"], "--alpha"),
+        (["--engine", "tensorflow"], "--engine"),
+    ],
+)
+def test_bad_options_exit_2_with_one_line(weights, tmp_path, capsys, args, message):
+    src = _save(tmp_path / "a.png", _rgb(8, 8))
+    assert _run(weights, src, "--out", tmp_path / "out", *args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("sr-train: error:") and message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_input_or_weights_exit_2(weights, tmp_path, capsys):
+    assert _run(weights, tmp_path / "nope.png", "--out", tmp_path / "out") == 2
+    assert "nope.png" in capsys.readouterr().err
+    src = _save(tmp_path / "a.png", _rgb(8, 8))
+    assert _run(tmp_path / "missing.safetensors", src, "--out", tmp_path / "out") == 2
+    assert "missing.safetensors" in capsys.readouterr().err
+
+
+def test_two_inputs_with_the_same_output_name_are_refused(weights, tmp_path, capsys):
+    _save(tmp_path / "in" / "x.png", _rgb(8, 8))
+    _save(tmp_path / "in" / "x.jpg", _rgb(8, 8))
+    assert _run(weights, tmp_path / "in", "--out", tmp_path / "out") == 2
+    assert "x.png" in capsys.readouterr().err
+
+
+def test_output_folder_inside_the_input_folder_is_not_read_back(tmp_path):
+    _save(tmp_path / "in" / "a.png", _rgb(8, 8))
+    _save(tmp_path / "in" / "up" / "a.png", _rgb(8, 8))  # a previous run's output
+    jobs = collect_jobs([tmp_path / "in"], tmp_path / "in" / "up")
+    assert [job.relative.as_posix() for job in jobs] == ["a.png"]
+
+
+def test_onnx_engine_matches_paddle_and_caches_its_export(weights, tmp_path, capsys):
+    src = _save(tmp_path / "in" / "a.png", _rgb(23, 18))
+    base = ["predict", "--weights", str(weights), "--no-progress", str(src)]
+    assert main([*base, "--out", str(tmp_path / "paddle"), "--engine", "paddle"]) == 0
+    assert main([*base, "--out", str(tmp_path / "onnx"), "--engine", "onnx"]) == 0
+    cached = list((tmp_path / "cache" / "onnx").glob("*/model.onnx"))
+    assert len(cached) == 1
+    stamp = cached[0].stat().st_mtime_ns
+    assert main([*base, "--out", str(tmp_path / "onnx2"), "--engine", "onnx"]) == 0
+    assert cached[0].stat().st_mtime_ns == stamp  # exported once, reused
+    paddle_out = np.asarray(Image.open(tmp_path / "paddle" / "a.png")).astype(int)
+    onnx_out = np.asarray(Image.open(tmp_path / "onnx" / "a.png")).astype(int)
+    assert np.abs(paddle_out - onnx_out).max() <= 1
+
+
+def test_export_folder_runs_with_both_engines(weights, tmp_path):
+    assert main(["export", "--weights", str(weights), "--format", "onnx", "--out", str(tmp_path / "exp")]) == 0
+    src = _save(tmp_path / "in" / "a.png", _rgb(12, 15))
+    opts = PredictOptions(weights=tmp_path / "exp", inputs=[src], out=tmp_path / "o1", engine="onnx")
+    assert len(predict(opts, progress=False).written) == 1
+    # Only ONNX was exported: asking for Paddle says how to get it.
+    opts.engine, opts.out = "paddle", tmp_path / "o2"
+    with pytest.raises(Exception, match="export --format paddle"):
+        predict(opts, progress=False)
+    assert main(["export", "--weights", str(weights), "--format", "paddle", "--out", str(tmp_path / "exp")]) == 0
+    assert len(predict(opts, progress=False).written) == 1
+    a = np.asarray(Image.open(tmp_path / "o1" / "a.png")).astype(int)
+    b = np.asarray(Image.open(tmp_path / "o2" / "a.png")).astype(int)
+    assert np.abs(a - b).max() <= 1
