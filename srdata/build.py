@@ -23,12 +23,14 @@ trusted, a kill at any moment leaves nothing a re-run can mistake for finished w
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
 import os
 import re
 import shutil
+import tempfile
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -40,7 +42,7 @@ from joblib import Parallel, delayed
 from PIL import Image
 
 import srdata
-from srdata.atomic import is_temp_name, write_bytes, write_json, write_jsonl
+from srdata.atomic import is_temp_name, write_json, write_jsonl
 from srdata.dedup import DEFAULT_THRESHOLD, find_groups, hex_to_u64, phash_hex, phash_u64
 from srdata.degrade import FILTERS, Degradation, resize, to_uint8
 from srdata.errors import UserError
@@ -266,7 +268,7 @@ class _Done:
     index: int
     probe: Probe
     decoded: bool
-    written: int
+    written: dict[str, str] = field(default_factory=dict)  # recipe key -> sha256 of the PNG made
 
 
 def _run_task(task: _Task, opts: BuildOptions, staging: str, parent_pid: int) -> _Done:
@@ -278,7 +280,7 @@ def _run_task(task: _Task, opts: BuildOptions, staging: str, parent_pid: int) ->
         data = source.read_bytes()
     except OSError as exc:
         known = task.probe or Probe("", 0, 0)
-        return _Done(task.index, Probe(known.source, 0, 0, error=f"unreadable ({exc.strerror or exc})"), False, 0)
+        return _Done(task.index, Probe(known.source, 0, 0, error=f"unreadable ({exc.strerror or exc})"), False)
     probe = task.probe or Probe("", stat.st_size, stat.st_mtime_ns)
     if probe.sha256 is None:
         probe.sha256 = hashlib.sha256(data).hexdigest()
@@ -286,37 +288,71 @@ def _run_task(task: _Task, opts: BuildOptions, staging: str, parent_pid: int) ->
         img = open_header(data)
         probe.size = img.size
         if rejection(probe, opts) is not None:
-            return _Done(task.index, probe, False, 0)
+            return _Done(task.index, probe, False)
         bgr = decode_opened(img, data)
     except RejectedImage as exc:
         probe.error = str(exc)
-        return _Done(task.index, probe, False, 0)
+        return _Done(task.index, probe, False)
     height, width = bgr.shape[:2]
     probe.size = (width, height)
     if probe.phash is None:
         probe.phash = phash_u64(Image.frombuffer("RGB", (width, height), bgr, "raw", "BGR", 0, 1))
     if rejection(probe, opts) is not None:
-        return _Done(task.index, probe, True, 0)
+        return _Done(task.index, probe, True)
     written = _make_outputs(bgr, probe, opts, Path(staging), task.hints)
     return _Done(task.index, probe, True, written)
 
 
-def _make_outputs(bgr: np.ndarray, probe: Probe, opts: BuildOptions, staging: Path, hints) -> int:
-    """Write the HR and LR not already found (by key) in staging or the hinted files."""
+def _make_outputs(bgr: np.ndarray, probe: Probe, opts: BuildOptions, staging: Path, hints) -> dict[str, str]:
+    """Write the HR and LR not already found (by key) in staging or the hinted files.
+
+    Returns recipe key -> sha256 of each file written (the manifest's hr_sha256/lr_sha256).
+    """
     hr_key, lr_key = recipe_keys(probe, opts)
     missing = [key for key in (hr_key, lr_key) if _find(key, staging, hints) is None]
+    written = {}
     if not missing:
-        return 0
+        return written
     geo = plan_geometry(probe.size, opts)
     hr = bgr if geo.resized is None else resize(bgr, geo.resized, opts.hr_resize)
     hr = hr[: geo.hr[1], : geo.hr[0]]
     if hr_key in missing:
-        write_bytes(staging / f"{hr_key}.png", encode_png(hr, opts.png_level, hr_key))
+        written[hr_key] = _write_staged(staging, hr_key, encode_png(hr, opts.png_level, hr_key))
     if lr_key in missing:
         deg = opts.degradation()
         lr = deg.apply(hr, deg.draw(probe.sha256))
-        write_bytes(staging / f"{lr_key}.png", encode_png(lr, opts.png_level, lr_key))
-    return len(missing)
+        written[lr_key] = _write_staged(staging, lr_key, encode_png(lr, opts.png_level, lr_key))
+    return written
+
+
+def _write_staged(staging: Path, key: str, png: bytes) -> str:
+    write_output(staging / f"{key}.png", png)
+    return hashlib.sha256(png).hexdigest()
+
+
+def write_output(path: Path, data: bytes) -> None:
+    """Temp name + rename like srdata.atomic, but without one fsync per file.
+
+    A kill cannot leave a half file under the final name either way; what fsync adds is
+    durability on power loss, and one per PNG cost ~10% of the build. Durability is kept by
+    one os.sync() before the manifests are written (see `_flush_outputs`).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _flush_outputs() -> None:
+    """Make every output durable before the manifests that describe them are written."""
+    if hasattr(os, "sync"):
+        os.sync()
 
 
 def _find(key: str, staging: Path, candidates) -> Path | None:
@@ -370,7 +406,7 @@ def build_dataset(opts: BuildOptions, progress: bool = True) -> BuildReport:
     src, out = Path(opts.src), Path(opts.out)
     sources = scan_sources(src, out)
     _check_out_folder(out)
-    previous, old_outputs = load_previous(out)
+    previous, old_outputs, previous_hashes = load_previous(out)
     workers = opts.workers or os.cpu_count() or 1
     staging = out / STAGING
     created_out = not out.exists()
@@ -387,7 +423,8 @@ def build_dataset(opts: BuildOptions, progress: bool = True) -> BuildReport:
     try:
         done = _run_parallel(tasks, opts, staging, workers, progress, "reading sources")
         decoded = sum(d.decoded for d in done)
-        written = sum(d.written for d in done)
+        hashes = {**previous_hashes}
+        written = _collect_hashes(done, hashes)
         for d in done:
             rel = sources[d.index][0]
             d.probe.source = rel
@@ -401,7 +438,7 @@ def build_dataset(opts: BuildOptions, progress: bool = True) -> BuildReport:
         tasks = _missing_tasks(src, out, plan, wanted, staging, old_outputs)
         done = _run_parallel(tasks, opts, staging, workers, progress, "writing outputs")
         decoded += sum(d.decoded for d in done)
-        written += sum(d.written for d in done)
+        written += _collect_hashes(done, hashes)
     except UserError:
         _discard_staging(out, staging, created_out)
         raise
@@ -410,10 +447,23 @@ def build_dataset(opts: BuildOptions, progress: bool = True) -> BuildReport:
     out.mkdir(parents=True, exist_ok=True)
     _place(out, staging, wanted, old_outputs)
     _remove_stale(out, {rel for rel, _, _ in wanted})
-    report = _write_metadata(out, plan, opts)
+    _flush_outputs()
+    report = _write_metadata(out, plan, opts, _output_hashes(out, wanted, hashes))
     report.decoded, report.written = decoded, written
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _collect_hashes(done: list[_Done], hashes: dict[str, str]) -> int:
+    """Add the sha256 of each PNG made by these tasks; returns how many were made."""
+    for d in done:
+        hashes.update(d.written)
+    return sum(len(d.written) for d in done)
+
+
+def _output_hashes(out: Path, wanted, known: dict[str, str]) -> dict[str, str]:
+    """sha256 per wanted path: from the recipe key when known (a key fixes the bytes), else read."""
+    return {rel: known.get(key) or hashlib.sha256((out / rel).read_bytes()).hexdigest() for rel, key, _ in wanted}
 
 
 def _usable(probe: Probe, opts: BuildOptions) -> bool:
@@ -457,7 +507,9 @@ def _check_out_folder(out: Path) -> None:
     if not out.is_dir():
         return
     for entry in sorted(os.listdir(out)):
-        ours = entry in _METADATA or entry == STAGING or _SPLIT_DIR.match(entry) or is_temp_name(entry)
+        # Hidden entries pass: ours (staging, temp files) or harmless (.DS_Store), never deleted
+        # unless they are ours.
+        ours = entry in _METADATA or entry.startswith(".") or _SPLIT_DIR.match(entry)
         if not ours:
             raise UserError(
                 f"--out {out}: already holds {entry!r}, which srdata build did not write; "
@@ -465,7 +517,7 @@ def _check_out_folder(out: Path) -> None:
             )
 
 
-def load_previous(out: Path) -> tuple[dict[str, Probe], _OldOutputs]:
+def load_previous(out: Path) -> tuple[dict[str, Probe], _OldOutputs, dict[str, str]]:
     """Probes and output paths recorded by the previous build (empty if none or unreadable).
 
     Only facts about source files are trusted from here (checked by size and mtime); output
@@ -473,6 +525,7 @@ def load_previous(out: Path) -> tuple[dict[str, Probe], _OldOutputs]:
     """
     probes: dict[str, Probe] = {}
     outputs: dict[str, dict] = {}
+    hashes: dict[str, str] = {}  # recipe key -> sha256 of that output's bytes
     try:
         for line in _read_jsonl(out / MANIFEST):
             rel = line["source"]
@@ -481,6 +534,9 @@ def load_previous(out: Path) -> tuple[dict[str, Probe], _OldOutputs]:
                 tuple(line["source_size"]), hex_to_u64(line["phash"]),
             )
             outputs[rel] = {"id": line["id"], "hr": line["hr"], "lr": line["lr"]}
+            for side in ("hr", "lr"):
+                if line.get(f"{side}_recipe") and line.get(f"{side}_sha256"):
+                    hashes[line[f"{side}_recipe"]] = line[f"{side}_sha256"]
         for line in _read_jsonl(out / REJECTED):
             rel, reason = line["source"], line["reason"]
             size = tuple(line["source_size"]) if line.get("source_size") else None
@@ -493,8 +549,8 @@ def load_previous(out: Path) -> tuple[dict[str, Probe], _OldOutputs]:
                 None if dependent else reason,
             )
     except (OSError, ValueError, KeyError, TypeError):
-        probes, outputs = {}, {}
-    return probes, _OldOutputs(out, outputs, _split_folders(out))
+        probes, outputs, hashes = {}, {}, {}
+    return probes, _OldOutputs(out, outputs, _split_folders(out)), hashes
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -680,7 +736,7 @@ def _place(out: Path, staging: Path, wanted, old_outputs) -> None:
             raise RuntimeError(f"srdata build: no file made for {rel} (key {key}); this is a bug")
         staging.mkdir(parents=True, exist_ok=True)
         if str(found.relative_to(out).as_posix()) in in_place:
-            write_bytes(staged, found.read_bytes())
+            write_output(staged, found.read_bytes())
         else:
             os.replace(found, staged)
     uses = Counter(key for _, key, _ in pending)
@@ -689,7 +745,7 @@ def _place(out: Path, staging: Path, wanted, old_outputs) -> None:
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
         uses[key] -= 1
         if uses[key]:
-            write_bytes(out / rel, staged.read_bytes())
+            write_output(out / rel, staged.read_bytes())
         else:
             os.replace(staged, out / rel)
 
@@ -716,7 +772,7 @@ def _discard_staging(out: Path, staging: Path, created_out: bool) -> None:
         out.rmdir()
 
 
-def _write_metadata(out: Path, plan: _Plan, opts: BuildOptions) -> BuildReport:
+def _write_metadata(out: Path, plan: _Plan, opts: BuildOptions, output_sha: dict[str, str]) -> BuildReport:
     """rejected.jsonl, duplicates.json, manifest.jsonl, then dataset.json, each atomically."""
     deg = opts.degradation()
     rejected = [
@@ -736,12 +792,17 @@ def _write_metadata(out: Path, plan: _Plan, opts: BuildOptions) -> BuildReport:
             "source_size": list(probe.size), "bytes": probe.bytes, "mtime_ns": probe.mtime_ns,
             "split": None, "dup_of": None, "hr": None, "lr": None, "hr_size": None,
             "lr_size": None, "hr_resize": None, "crop": None, "degradation": None,
+            "hr_sha256": None, "lr_sha256": None, "hr_recipe": None, "lr_recipe": None,
         }
         if keeper != probe.source:
             line["dup_of"] = plan.ids[keeper]
         else:
             geo = plan_geometry(probe.size, opts)
             hr, lr = plan.output_paths(probe.source, opts.scale)
+            hr_key, lr_key = recipe_keys(probe, opts)
+            line.update(
+                hr_sha256=output_sha[hr], lr_sha256=output_sha[lr], hr_recipe=hr_key, lr_recipe=lr_key,
+            )
             line.update(
                 split=plan.split[probe.source], hr=hr, lr=lr, hr_size=list(geo.hr), lr_size=list(geo.lr),
                 crop=geo.crop(), degradation=deg.draw(probe.sha256),

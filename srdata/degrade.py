@@ -98,16 +98,20 @@ class Degradation:
 
     def draw(self, sha256: str) -> dict:
         """The parameters one image gets (what its manifest line records as `degradation`)."""
-        image_seed = self.image_seed(sha256)
-        rng = np.random.default_rng([image_seed, _PARAMETER_STREAM])
+        noisy = self.noise is not None and self.noise[1] > 0
+        jpeg_range = self.jpeg is not None and self.jpeg[0] != self.jpeg[1]
+        # The per-image seed is recorded (and part of the LR's recipe) only when something
+        # random is drawn from it, so a new --seed does not remake deterministic LRs.
+        image_seed = self.image_seed(sha256) if noisy or jpeg_range else None
+        rng = np.random.default_rng([image_seed, _PARAMETER_STREAM]) if image_seed is not None else None
         noise_sigma = 0.0
-        if self.noise is not None and self.noise[1] > 0:
+        if noisy:
             lo, hi = self.noise
             noise_sigma = float(lo) if lo == hi else round(float(rng.uniform(lo, hi)), 4)
         quality = None
         if self.jpeg is not None:
             lo, hi = self.jpeg
-            quality = int(lo) if lo == hi else int(rng.integers(lo, hi + 1))
+            quality = int(rng.integers(lo, hi + 1)) if jpeg_range else int(lo)
         return {
             "scale": self.scale,
             "blur_sigma": float(self.blur),
@@ -115,9 +119,7 @@ class Degradation:
             "filter": self.down,
             "noise_sigma": noise_sigma,
             "jpeg_quality": quality,
-            # The per-image seed only counts when something random was drawn from it (so a
-            # new --seed does not make deterministic LRs look changed).
-            "seed": image_seed if self.noise is not None or self.jpeg is not None else None,
+            "seed": image_seed,
         }
 
     def apply(self, hr: np.ndarray, params: dict) -> np.ndarray:

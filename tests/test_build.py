@@ -6,6 +6,7 @@ images made here (smooth random blobs: every seed has its own pHash).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections import Counter
@@ -83,6 +84,10 @@ def test_layout_manifest_and_dataset_json(tmp_path):
         assert line["lr"] == f"{line['split']}_X2/{line['id']}.png"
         assert line["group"] == line["id"] and line["dup_of"] is None
         hr, lr = read_bgr(out / line["hr"]), read_bgr(out / line["lr"])
+        assert line["hr_sha256"] == hashlib.sha256((out / line["hr"]).read_bytes()).hexdigest()
+        assert line["lr_sha256"] == hashlib.sha256((out / line["lr"]).read_bytes()).hexdigest()
+        assert read_recipe(out / line["hr"]) == line["hr_recipe"] != line["lr_recipe"]
+        assert line["sha256"] == hashlib.sha256((src / line["source"]).read_bytes()).hexdigest()
         assert [hr.shape[1], hr.shape[0]] == line["hr_size"]
         assert [lr.shape[1], lr.shape[0]] == line["lr_size"]
     dataset = json.loads((out / "dataset.json").read_text())

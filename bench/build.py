@@ -1,0 +1,105 @@
+"""Speed of `srdata build` beside the PNG I/O floor, measured in the same run.
+
+    .venv/bin/python bench/build.py [--src /work/shared/data/cartoon-dev] [--repeat 2]
+
+The floor is the work no build can avoid: read and decode each source (cv2.imdecode) and
+encode its HR and LR (LR = every scale-th pixel, costless) at the same PNG level, writing both
+files. The build does that plus hashing, pHash, the LR filter and the bookkeeping. Printed:
+
+- floor and build images/s with one worker, and their ratio (target >= 0.85);
+- build images/s with two workers and the speed-up over one (target >= 1.7), with the worker
+  processes already started (a warm-up build spawns them: a fixed ~1 s a long build amortises);
+- a re-run with nothing changed, as a fraction of the first build's time.
+
+Best of --repeat interleaved runs for each figure, since the machine may be shared; the
+1-worker ratio is also given in CPU time of this process (the build runs in-process with one
+worker), which other users' load disturbs much less than wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from srdata.build import BuildOptions, build_dataset, scan_sources  # noqa: E402
+
+
+def png_floor(src: Path, files: list[str], scale: int, level: int, tmp: Path) -> tuple[float, float]:
+    """(wall, CPU) seconds to decode every source and write its HR and LR as PNGs."""
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    params = [cv2.IMWRITE_PNG_COMPRESSION, level]
+    wall, cpu = time.perf_counter(), time.process_time()
+    for i, rel in enumerate(files):
+        img = cv2.imdecode(np.frombuffer((src / rel).read_bytes(), np.uint8), cv2.IMREAD_COLOR)
+        height, width = img.shape[:2]
+        hr = img[: height - height % scale, : width - width % scale]
+        lr = np.ascontiguousarray(hr[::scale, ::scale])
+        (tmp / f"{i}.png").write_bytes(cv2.imencode(".png", hr, params)[1].tobytes())
+        (tmp / f"{i}_lr.png").write_bytes(cv2.imencode(".png", lr, params)[1].tobytes())
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def timed_build(opts: BuildOptions) -> tuple[float, float]:
+    """(wall, CPU of this process) seconds of a build from scratch."""
+    shutil.rmtree(opts.out, ignore_errors=True)
+    wall, cpu = time.perf_counter(), time.process_time()
+    build_dataset(opts, progress=False)
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--src", type=Path, default=Path("/work/shared/data/cartoon-dev"))
+    parser.add_argument("--scale", type=int, default=4)
+    parser.add_argument("--blur", type=float, default=0.0)
+    parser.add_argument("--png-level", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=1)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="srdata-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        files = [rel for rel, _, _ in scan_sources(args.src, tmp / "none")]
+        n = len(files)
+
+        def opts(workers: int, out: str) -> BuildOptions:
+            return BuildOptions(src=args.src, out=tmp / out, scale=args.scale, blur=args.blur,
+                                png_level=args.png_level, workers=workers)
+
+        floors, ones, twos = [], [], []
+        timed_build(opts(2, "warmup"))  # starts the worker processes
+        for _ in range(args.repeat):  # interleaved, so load from other users hits all alike
+            floors.append(png_floor(args.src, files, args.scale, args.png_level, tmp / "floor"))
+            ones.append(timed_build(opts(1, "one")))
+            twos.append(timed_build(opts(2, "two")))
+        floor_wall, floor_cpu = min(f[0] for f in floors), min(f[1] for f in floors)
+        one_wall, one_cpu = min(o[0] for o in ones), min(o[1] for o in ones)
+        two_wall = min(t[0] for t in twos)
+        started = time.perf_counter()
+        build_dataset(opts(1, "two"), progress=False)
+        rerun = time.perf_counter() - started
+
+    print(f"sources: {n} under {args.src}; scale {args.scale}, blur {args.blur}, "
+          f"png level {args.png_level}, cores {os.cpu_count()}, best of {args.repeat}")
+    print(f"PNG I/O floor, 1 process : {n / floor_wall:7.1f} images/s (CPU-time rate {n / floor_cpu:.1f})")
+    print(f"srdata build, 1 worker   : {n / one_wall:7.1f} images/s (CPU-time rate {n / one_cpu:.1f})")
+    print(f"srdata build, 2 workers  : {n / two_wall:7.1f} images/s")
+    print(f"ratio build/floor, 1 worker: {floor_wall / one_wall:.2f} wall, {floor_cpu / one_cpu:.2f} CPU time"
+          "   (target >= 0.85; CPU time is the fairer figure on a shared machine)")
+    print(f"2-worker speed-up          : {one_wall / two_wall:.2f}   (target >= 1.7; needs 2 idle cores)")
+    print(f"re-run, nothing changed    : {rerun:.2f} s = {rerun / one_wall:.1%} of the first build")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
