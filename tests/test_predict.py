@@ -243,3 +243,24 @@ def test_export_folder_runs_with_both_engines(weights, tmp_path):
     a = np.asarray(Image.open(tmp_path / "o1" / "a.png")).astype(int)
     b = np.asarray(Image.open(tmp_path / "o2" / "a.png")).astype(int)
     assert np.abs(a - b).max() <= 1
+
+
+def test_side_by_side_sheet_has_labelled_panels_in_a_row(tmp_path, capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("side_by_side", Path(__file__).resolve().parents[1] / "scripts" / "side_by_side.py")
+    side_by_side = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(side_by_side)
+    lr = _save(tmp_path / "lr.png", _rgb(20, 30))
+    sr = _save(tmp_path / "sr.png", cv2.resize(_rgb(20, 30), (60, 40), interpolation=cv2.INTER_CUBIC))
+    hr = _save(tmp_path / "hr.png", _rgb(40, 60))
+    assert side_by_side.main(["--lr", str(lr), "--sr", str(sr), "--hr", str(hr), "--out", str(tmp_path / "s.png")]) == 0
+    sheet = np.asarray(Image.open(tmp_path / "s.png"))
+    assert sheet.shape == (40 + side_by_side.LABEL_HEIGHT, 4 * 60 + 3 * side_by_side.GAP, 3)
+    assert (sheet[: side_by_side.LABEL_HEIGHT] < 128).any()  # labels drawn
+    first = sheet[side_by_side.LABEL_HEIGHT:, :60]
+    np.testing.assert_array_equal(first, cv2.resize(_rgb(20, 30), (60, 40), interpolation=cv2.INTER_NEAREST))
+    assert side_by_side.main(["--lr", str(lr), "--sr", str(sr), "--crop", "5,5,10,8", "--out", str(tmp_path / "c.png")]) == 0
+    assert Image.open(tmp_path / "c.png").size == (3 * 20 + 2 * side_by_side.GAP, 16 + side_by_side.LABEL_HEIGHT)
+    assert side_by_side.main(["--lr", str(hr), "--sr", str(lr), "--out", str(tmp_path / "bad.png")]) == 2
+    assert "not an integer multiple" in capsys.readouterr().err

@@ -1,0 +1,155 @@
+"""Speed of `sr-train predict` with each engine on the same exported model, in one run.
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/predict.py [--arch compact|rrdbnet] [--crop 192] [--images 4]
+    OMP_NUM_THREADS=1 .venv/bin/python bench/predict.py --memory [--arch rrdbnet] [--sides 160,176,192]
+
+A network of the chosen architecture (the shipped recipes' sizes: Compact nf 64 nc 16, RRDBNet
+nb 23 nf 64 gc 32, x4; random weights, which do not change the speed) is exported once in both
+formats into one folder, and `predict()` runs that folder with `--engine paddle` (paddle.jit.load)
+and `--engine onnx` (onnxruntime) on the same crops of data/samples, with the default tiling.
+The dygraph model rebuilt from the weights file (what eval and validation run) is timed too.
+Printed: output megapixels/s per engine and the ratios against the Paddle export, best of
+--repeat interleaved runs (the machine may be shared), after one untimed warm-up per engine.
+
+`--memory` instead measures the peak RSS of one forward pass on side x side inputs, one fresh
+process per engine and side; it is how sr_train/tiling.py's DEFAULT_TILE was chosen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sr_train.export import export_model  # noqa: E402
+from sr_train.models import build_model, init_weights  # noqa: E402
+from sr_train.predict import PredictOptions, predict  # noqa: E402
+from sr_train.weights import model_state, save_weights  # noqa: E402
+
+ARCHS = {
+    "compact": {"arch": "compact", "nf": 64, "nc": 16, "scale": 4},
+    "rrdbnet": {"arch": "rrdbnet", "nf": 64, "nb": 23, "gc": 32, "scale": 4},
+}
+
+
+def make_export(arch: dict, folder: Path) -> Path:
+    """Weights file + one export folder holding both formats of the same network."""
+    model = build_model(arch)
+    init_weights(model, seed=0)
+    model.eval()
+    weights = folder / "weights.safetensors"
+    save_weights(weights, model_state(model), model.arch)
+    for fmt in ("paddle", "onnx"):
+        export_model(model, fmt, folder / "export")
+    return weights
+
+
+def make_crops(count: int, crop: int, folder: Path) -> list[Path]:
+    """Centre crops of the first `count` sample images (PNG), so every engine reads the same pixels."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for src in sorted((ROOT / "data" / "samples").glob("*.png"))[:count]:
+        img = cv2.imread(str(src), cv2.IMREAD_COLOR)
+        y, x = (img.shape[0] - crop) // 2, (img.shape[1] - crop) // 2
+        path = folder / src.name
+        cv2.imwrite(str(path), img[max(y, 0): max(y, 0) + crop, max(x, 0): max(x, 0) + crop])
+        paths.append(path)
+    return paths
+
+
+def timed_predict(weights: Path, engine: str, inputs: list[Path], out: Path) -> tuple[float, float]:
+    """(output megapixels, wall seconds) of one predict run."""
+    shutil.rmtree(out, ignore_errors=True)
+    report = predict(PredictOptions(weights=weights, inputs=inputs, out=out, engine=engine), progress=False)
+    assert not report.skipped, report.skipped
+    return report.output_megapixels, report.seconds
+
+
+def bench_speed(args) -> None:
+    arch = ARCHS[args.arch]
+    with tempfile.TemporaryDirectory(prefix="srkit-bench-predict-") as tmp:
+        tmp = Path(tmp)
+        started = time.perf_counter()
+        weights = make_export(arch, tmp)
+        print(f"exported {args.arch} {json.dumps(arch)} to paddle + onnx in {time.perf_counter() - started:.1f} s")
+        crops = make_crops(args.images, args.crop, tmp / "in")
+        warm = make_crops(1, 32, tmp / "warm")
+        runs = {
+            "paddle (jit.load export)": (tmp / "export", "paddle"),
+            "onnx (onnxruntime export)": (tmp / "export", "onnx"),
+            "paddle (dygraph weights)": (weights, "paddle"),
+        }
+        for name, (source, engine) in runs.items():
+            timed_predict(source, engine, warm, tmp / "out")
+        best: dict[str, float] = {}
+        for _ in range(args.repeat):
+            for name, (source, engine) in runs.items():
+                megapixels, seconds = timed_predict(source, engine, crops, tmp / "out")
+                best[name] = max(best.get(name, 0.0), megapixels / seconds)
+    threads = os.environ.get("OMP_NUM_THREADS", "unset")
+    print(f"{len(crops)} crops of {args.crop}x{args.crop} from data/samples, x{arch['scale']}, "
+          f"OMP_NUM_THREADS={threads}, best of {args.repeat}")
+    baseline = best["paddle (jit.load export)"]
+    for name, speed in best.items():
+        print(f"  {name:28s} {speed:8.4f} output MP/s   x{speed / baseline:5.2f} vs paddle export")
+    print(f"onnx / paddle = {best['onnx (onnxruntime export)'] / baseline:.2f}")
+
+
+def bench_memory(args) -> None:
+    arch = ARCHS[args.arch]
+    with tempfile.TemporaryDirectory(prefix="srkit-bench-memory-") as tmp:
+        make_export(arch, Path(tmp))
+        print(f"peak RSS of one forward pass, {args.arch} {json.dumps(arch)}, fresh process each")
+        for engine in ("paddle", "onnx"):
+            for side in [int(s) for s in args.sides.split(",")]:
+                result = subprocess.run([sys.executable, __file__, "--memory-child", engine, str(Path(tmp) / "export"),
+                                         str(side)], capture_output=True, text=True, check=True)
+                print(f"  {engine:6s} {side:4d} px input: {result.stdout.strip().splitlines()[-1]}")
+
+
+def memory_child(engine: str, folder: str, side: int) -> None:
+    from sr_train.engines import open_engine
+    from sr_train.tiling import upscale
+
+    loaded = open_engine(folder, engine)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    img = np.random.default_rng(0).random((side, side, 3), dtype=np.float32)
+    upscale(loaded.model, img, loaded.scale, tile=0)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(f"peak {peak / 1e6:.2f} GB (model loaded: {before / 1e6:.2f} GB)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", choices=sorted(ARCHS), default="compact")
+    parser.add_argument("--images", type=int, default=4)
+    parser.add_argument("--crop", type=int, default=192, help="side of the LR crops, pixels")
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--memory", action="store_true", help="measure peak RSS per input side instead")
+    parser.add_argument("--sides", default="160,176,192")
+    parser.add_argument("--memory-child", nargs=3, metavar=("ENGINE", "FOLDER", "SIDE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_child:
+        engine, folder, side = args.memory_child
+        memory_child(engine, folder, int(side))
+    elif args.memory:
+        bench_memory(args)
+    else:
+        bench_speed(args)
+
+
+if __name__ == "__main__":
+    main()
