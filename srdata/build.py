@@ -110,6 +110,8 @@ class BuildOptions:
             raise UserError(f"--src {self.src}: not a folder; give the folder of source images")
         if Path(self.out).exists() and not Path(self.out).is_dir():
             raise UserError(f"--out {self.out}: exists and is not a folder; choose a folder path")
+        if not os.access(_nearest_existing(Path(self.out)), os.W_OK):
+            raise UserError(f"--out {self.out}: not writable; choose a folder you can write to")
         if Path(self.src).resolve() == Path(self.out).resolve():
             raise UserError(f"--out {self.out} is --src; write the dataset to another folder")
         if not 2 <= self.scale <= 8:
@@ -154,6 +156,13 @@ class BuildOptions:
         for name in ("hr_size", "noise", "jpeg"):
             keep[name] = list(keep[name]) if keep[name] is not None else None
         return keep
+
+
+def _nearest_existing(path: Path) -> Path:
+    path = path.absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
 
 
 def _check_choice(option: str, value: str) -> None:
@@ -394,8 +403,10 @@ class BuildReport:
             table.add_row(f"rejected: {reason}", str(n))
         table.add_row("sources decoded", str(self.decoded))
         table.add_row("PNG files written", str(self.written))
-        rate = self.decoded / self.seconds if self.seconds > 0 else 0.0
-        table.add_row("time", f"{self.seconds:.1f} s ({rate:.1f} decoded images/s)")
+        if self.decoded and self.seconds > 0:
+            table.add_row("time", f"{self.seconds:.1f} s ({self.decoded / self.seconds:.1f} sources/s)")
+        else:
+            table.add_row("time", f"{self.seconds:.2f} s (nothing needed decoding)")
         return table
 
 

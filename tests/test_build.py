@@ -374,6 +374,23 @@ def test_bad_files_are_skipped_listed_and_counted(tmp_path):
     assert report.rejected_by_reason == Counter(expected.values())
 
 
+def test_every_supported_kind_of_source_is_used(tmp_path):
+    src = tmp_path / "raw"
+    for i, ext in enumerate([".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".PNG"]):
+        write_image(src / f"f{i}{ext}", blob_image(20 + i))
+    write_image(src / "deep" / "er" / "grey.png", blob_image(30)[:, :, 0])
+    write_image(src / "sixteen.png", blob_image(31).astype(np.uint16) * 257)
+    rgba = np.dstack([blob_image(32), np.full((80, 96), 200, np.uint8)])
+    write_image(src / "alpha.png", rgba)
+    (src / "readme.md").write_text("ignored")
+    report = build_dataset(options(src, tmp_path / "ds", val=0, test=0), progress=False)
+    assert report.counts["train"] == 10 and report.counts["rejected"] == 0
+    lines = {line["source"]: line for line in manifest(tmp_path / "ds")}
+    assert lines["deep/er/grey.png"]["id"] == "deep__er__grey"
+    hr16 = read_bgr(tmp_path / "ds" / lines["sixteen.png"]["hr"])
+    assert np.array_equal(hr16, blob_image(31))  # 16-bit x*257 rounds back to x exactly
+
+
 def test_cli_strict_exits_1_on_rejections(tmp_path, capsys):
     src = make_raw(tmp_path / "raw", 2)
     (src / "empty.png").write_bytes(b"")
@@ -382,6 +399,7 @@ def test_cli_strict_exits_1_on_rejections(tmp_path, capsys):
     assert main(args + ["--out", str(tmp_path / "b"), "--strict"]) == 1
     captured = capsys.readouterr()
     assert "train pairs" in captured.out and "rejected: empty file" in captured.out
+    assert "reading sources" in captured.err and "images/s" in captured.err  # the progress bar
     assert (tmp_path / "b" / "manifest.jsonl").exists()
 
 
