@@ -446,7 +446,7 @@ def build_dataset(opts: BuildOptions, progress: bool = True) -> BuildReport:
 
         # 4: make what is missing (decodes only sources whose outputs are gone or outdated)
         wanted = plan.wanted_outputs(opts)
-        tasks = _missing_tasks(src, out, plan, wanted, staging, old_outputs)
+        tasks, in_place = _missing_tasks(src, out, plan, wanted, staging, old_outputs)
         done = _run_parallel(tasks, opts, staging, workers, progress, "writing outputs")
         decoded += sum(d.decoded for d in done)
         written += _collect_hashes(done, hashes)
@@ -456,7 +456,7 @@ def build_dataset(opts: BuildOptions, progress: bool = True) -> BuildReport:
 
     # 5: move into place, clean up, write the manifests last
     out.mkdir(parents=True, exist_ok=True)
-    _place(out, staging, wanted, old_outputs)
+    _place(out, staging, wanted, old_outputs, in_place)
     _remove_stale(out, {rel for rel, _, _ in wanted})
     _flush_outputs()
     report = _write_metadata(out, plan, opts, _output_hashes(out, wanted, hashes))
@@ -712,30 +712,33 @@ def assign_ids(rels: list[str]) -> dict[str, str]:
     return ids
 
 
-def _missing_tasks(src: Path, out: Path, plan: _Plan, wanted, staging: Path, old_outputs) -> list[_Task]:
-    """Tasks for kept sources with an output that exists nowhere with the right key.
+def _missing_tasks(src: Path, out: Path, plan: _Plan, wanted, staging: Path, old_outputs):
+    """(tasks, in_place): tasks for kept sources with an output that exists nowhere with the
+    right key, and the wanted paths that already hold the right file.
 
     The worker gets the wanted paths and old locations as hints, so it encodes only the file
     that is actually missing (e.g. just the LR when only --blur changed).
     """
     order = {p.source: i for i, p in enumerate(plan.accepted)}
     probe = {p.source: p for p in plan.accepted}
+    in_place = {rel for rel, key, _ in wanted if read_recipe(out / rel) == key}
+    missing = {
+        source for rel, key, source in wanted
+        if rel not in in_place and _find(key, staging, old_outputs.hints(source)) is None
+    }
     hints: dict[str, list[str]] = {}
     for rel, _, source in wanted:
         hints.setdefault(source, []).append(str(out / rel))
-    for source in hints:
-        hints[source] = list(dict.fromkeys(hints[source] + list(old_outputs.hints(source))))
-    missing = {source for _, key, source in wanted if _find(key, staging, hints[source]) is None}
-    return [
-        _Task(order[source], str(src / source), probe[source], tuple(hints[source]))
+    tasks = [
+        _Task(order[source], str(src / source), probe[source], tuple(hints[source]) + old_outputs.hints(source))
         for source in sorted(missing, key=order.get)
     ]
+    return tasks, in_place
 
 
-def _place(out: Path, staging: Path, wanted, old_outputs) -> None:
+def _place(out: Path, staging: Path, wanted, old_outputs, in_place: set[str]) -> None:
     """Put every wanted file at its path, by renames only (copies for identical twins)."""
-    pending = [(rel, key, src) for rel, key, src in wanted if read_recipe(out / rel) != key]
-    in_place = {rel for rel, _, _ in wanted} - {rel for rel, _, _ in pending}
+    pending = [(rel, key, src) for rel, key, src in wanted if rel not in in_place]
     # Park reusable files first, so that a file moving to a path another file is leaving
     # never overwrites it before it has moved.
     for rel, key, source in pending:
@@ -746,7 +749,7 @@ def _place(out: Path, staging: Path, wanted, old_outputs) -> None:
         if found is None:
             raise RuntimeError(f"srdata build: no file made for {rel} (key {key}); this is a bug")
         staging.mkdir(parents=True, exist_ok=True)
-        if str(found.relative_to(out).as_posix()) in in_place:
+        if found.relative_to(out).as_posix() in in_place:
             write_output(staged, found.read_bytes())
         else:
             os.replace(found, staged)
