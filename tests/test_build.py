@@ -19,7 +19,8 @@ import pytest
 from srdata.build import BuildOptions, assign_ids, build_dataset
 from srdata.cli import main
 from srdata.degrade import CV2_FILTERS, Degradation, gaussian_ksize
-from srdata.imageio import read_recipe
+from srdata.dedup import phash_hex, phash_u64
+from srdata.imageio import decode_source, read_recipe
 from srdata.split import assign_splits
 
 
@@ -88,6 +89,7 @@ def test_layout_manifest_and_dataset_json(tmp_path):
         assert line["lr_sha256"] == hashlib.sha256((out / line["lr"]).read_bytes()).hexdigest()
         assert read_recipe(out / line["hr"]) == line["hr_recipe"] != line["lr_recipe"]
         assert line["sha256"] == hashlib.sha256((src / line["source"]).read_bytes()).hexdigest()
+        assert line["phash"] == phash_hex(phash_u64(decode_source(src / line["source"])))
         assert [hr.shape[1], hr.shape[0]] == line["hr_size"]
         assert [lr.shape[1], lr.shape[0]] == line["lr_size"]
     dataset = json.loads((out / "dataset.json").read_text())

@@ -121,6 +121,18 @@ def test_new_near_duplicate_with_more_pixels_takes_over(tmp_path):
     assert tree(out) == clean_build(tmp_path, src)
 
 
+def test_rejections_that_depend_on_options_are_revisited(tmp_path):
+    src = make_raw(tmp_path / "raw", 2, size=(96, 80))  # LR 24x20 at x4: too small
+    out = tmp_path / "ds"
+    first = build_dataset(options(src, out, scale=4), progress=False)
+    assert first.counts["rejected"] == 2 and first.decoded == 0  # refused from the header
+    second = build_dataset(options(src, out, scale=2, max_pixels=7000), progress=False)
+    assert second.rejected_by_reason == {"too many pixels": 2} and second.decoded == 0
+    third = build_dataset(options(src, out, scale=2), progress=False)
+    assert third.counts["train"] + third.counts["val"] + third.counts["test"] == 2 and third.decoded == 2
+    assert tree(out) == clean_build(tmp_path, src, scale=2)
+
+
 # --- killed builds ---------------------------------------------------------------------------
 
 
