@@ -2,6 +2,8 @@
 
     .venv/bin/python scripts/side_by_side.py --lr LR.png --sr SR.png [--hr HR.png] [--crop X,Y,W,H] --out side.png
 
+`--lr`, `--sr` and `--hr` may also be folders (e.g. a dataset's `test_X4`, predict's output and
+`test`): the first LR image by name is shown, with the files of the same name from the others.
 The scale is SR width / LR width. Every panel is shown at the SR size so pixels line up; with
 `--hr` the bicubic and srkit labels also give their PSNR (Y channel, border = scale cropped, as
 `sr-train eval` computes it) against the HR image. `--crop` (in LR pixels) zooms into a region.
@@ -31,6 +33,17 @@ def read_rgb(path: Path) -> np.ndarray:
     if img is None:
         raise UserError(f"{path}: not a readable image: check the path")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def resolve_paths(lr: Path, sr: Path, hr: Path | None) -> tuple[Path, Path, Path | None]:
+    """Folders -> the first LR PNG by name and the same-named files in the SR/HR folders."""
+    if not lr.is_dir():
+        return lr, sr, hr
+    names = sorted(p.name for p in lr.iterdir() if p.suffix.lower() == ".png" and not p.name.startswith("."))
+    if not names:
+        raise UserError(f"--lr {lr}: no PNG in this folder")
+    pick = names[0]
+    return lr / pick, (sr / pick if sr.is_dir() else sr), (hr / pick if hr is not None and hr.is_dir() else hr)
 
 
 def make_panels(lr: np.ndarray, sr: np.ndarray, hr: np.ndarray | None) -> list[tuple[str, np.ndarray]]:
@@ -81,8 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     try:
-        lr, sr = read_rgb(args.lr), read_rgb(args.sr)
-        panels = make_panels(lr, sr, read_rgb(args.hr) if args.hr else None)
+        lr_path, sr_path, hr_path = resolve_paths(args.lr, args.sr, args.hr)
+        lr, sr = read_rgb(lr_path), read_rgb(sr_path)
+        panels = make_panels(lr, sr, read_rgb(hr_path) if hr_path else None)
         if args.crop:
             try:
                 crop = tuple(int(v) for v in args.crop.split(","))
@@ -97,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     ok, encoded = cv2.imencode(".png", cv2.cvtColor(compose(panels), cv2.COLOR_RGB2BGR))
     write_bytes(args.out, encoded.tobytes())
-    print(f"wrote {args.out}")
+    print(f"wrote {args.out} ({lr_path.name})")
     return 0
 
 

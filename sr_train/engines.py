@@ -75,6 +75,7 @@ def open_engine(weights: str | os.PathLike, engine: str = DEFAULT_ENGINE, cache_
     if engine == "paddle":
         from sr_train.weights import load_model
 
+        disable_onednn()
         model = load_model(weights)
         return Engine("paddle", model, int(model.arch["scale"]), int(model.arch["in_nc"]),
                       int(getattr(model, "input_multiple", 1)))
@@ -92,10 +93,19 @@ def _open_export(folder: Path, engine: str) -> Engine:
     else:
         import paddle
 
+        disable_onednn()
         model = paddle.jit.load(str(folder / MODEL_STEM))
         model.eval()
         model.input_multiple = info.input_multiple
     return Engine(engine, model, info.scale, info.in_nc, info.input_multiple)
+
+
+def disable_onednn() -> None:
+    """Turn Paddle's oneDNN kernels off (they are off by default, but FLAGS_use_mkldnn=1 in the
+    environment would turn them on): with them, Paddle's inference path segfaults on this CPU."""
+    import paddle
+
+    paddle.set_flags({"FLAGS_use_mkldnn": False, "FLAGS_use_onednn": False})
 
 
 def onnx_export_for(weights: Path, cache_dir: Path | None = None) -> Path:

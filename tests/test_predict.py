@@ -262,5 +262,24 @@ def test_side_by_side_sheet_has_labelled_panels_in_a_row(tmp_path, capsys):
     np.testing.assert_array_equal(first, cv2.resize(_rgb(20, 30), (60, 40), interpolation=cv2.INTER_NEAREST))
     assert side_by_side.main(["--lr", str(lr), "--sr", str(sr), "--crop", "5,5,10,8", "--out", str(tmp_path / "c.png")]) == 0
     assert Image.open(tmp_path / "c.png").size == (3 * 20 + 2 * side_by_side.GAP, 16 + side_by_side.LABEL_HEIGHT)
+    for folder, name, img in [("LR", "b.png", _rgb(20, 30)), ("SR", "b.png", _rgb(40, 60)), ("LR", "c.png", _rgb(2, 2))]:
+        _save(tmp_path / folder / name, img)
+    assert side_by_side.main(["--lr", str(tmp_path / "LR"), "--sr", str(tmp_path / "SR"), "--out", str(tmp_path / "f.png")]) == 0
+    assert Image.open(tmp_path / "f.png").size == (3 * 60 + 2 * side_by_side.GAP, 40 + side_by_side.LABEL_HEIGHT)
     assert side_by_side.main(["--lr", str(hr), "--sr", str(lr), "--out", str(tmp_path / "bad.png")]) == 2
     assert "not an integer multiple" in capsys.readouterr().err
+
+
+def test_paddle_engine_turns_onednn_off(weights, tmp_path):
+    """oneDNN makes Paddle's inference path segfault on this CPU: an environment that enables it is overridden."""
+    import paddle
+
+    from sr_train.engines import open_engine
+
+    paddle.set_flags({"FLAGS_use_mkldnn": True})
+    try:
+        open_engine(weights, "paddle")
+        assert paddle.get_flags(["FLAGS_use_mkldnn"])["FLAGS_use_mkldnn"] is False
+        assert paddle.get_flags(["FLAGS_use_onednn"])["FLAGS_use_onednn"] is False
+    finally:
+        paddle.set_flags({"FLAGS_use_mkldnn": False})
