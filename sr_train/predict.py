@@ -188,15 +188,18 @@ def outscale_size(shape: tuple[int, int], outscale: float) -> tuple[int, int]:
 
 
 def to_opencv(rgb: np.ndarray, alpha: np.ndarray | None, grey: bool, dtype) -> np.ndarray:
-    """Float [0, 1] RGB (+ alpha) to an image of `dtype`, rounded: grey (+alpha), BGR or BGRA."""
-    if grey:
-        data = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    else:
-        data = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    """Float [0, 1] RGB (+ alpha) to an image of `dtype`, rounded: grey (+alpha), BGR or BGRA.
+
+    Scales and rounds `rgb` in place: at 4x the result is the largest array of the whole run.
+    """
+    data = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if grey else rgb[:, :, ::-1]
     if alpha is not None:
         data = np.dstack([data, alpha])
     peak = 65535.0 if dtype == np.uint16 else 255.0
-    return np.clip(np.rint(data * peak), 0, peak).astype(dtype)
+    data *= peak
+    np.rint(data, out=data)
+    np.clip(data, 0, peak, out=data)
+    return np.ascontiguousarray(data.astype(dtype))
 
 
 def write_png(path: Path, img: np.ndarray) -> None:

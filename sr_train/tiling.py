@@ -64,7 +64,8 @@ def upscale(
     padded = _pad_to_multiple(lr, multiple)
     tile, tile_pad = _round_up(tile, multiple), _round_up(tile_pad, multiple)
     out = _upscale_padded(model, padded, scale, tile, tile_pad, (height, width), on_tile)
-    return np.clip(out[: height * scale, : width * scale], 0.0, 1.0)
+    out = out[: height * scale, : width * scale]
+    return np.clip(out, 0.0, 1.0, out=out)  # in place: the output is the biggest array here
 
 
 def _upscale_padded(model, img: np.ndarray, scale: int, tile: int, pad: int, true_size, on_tile) -> np.ndarray:
