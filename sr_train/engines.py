@@ -13,6 +13,7 @@ Both are callables that `sr_train.tiling.upscale` accepts and carry `input_multi
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,6 +114,7 @@ def onnx_export_for(weights: Path, cache_dir: Path | None = None) -> Path:
     digest = file_sha256(weights)
     folder = (cache_dir or default_cache_dir()) / "onnx" / digest[:24]
     if not _has_onnx_export(folder, digest):
+        print(f"exporting {weights} to ONNX (once; cached in {folder})", file=sys.stderr)
         export_weights(weights, "onnx", folder)
     return folder
 
