@@ -16,6 +16,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+@app.callback()
+def _tool() -> None:
+    """Keeps `TOOL COMMAND` syntax even while only one command is registered."""
+
+
 # Each module under sr_train/commands registers its command on `app` when imported.
 # (one import line per command, added with the command)
 from sr_train.commands import convert as _convert  # noqa: E402,F401
@@ -29,4 +35,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Under `python -m`, this file runs as __main__ while the command modules register on the
+    # imported sr_train.cli: run that module's app.
+    from sr_train.cli import main as _registered_main
+
+    sys.exit(_registered_main())

@@ -33,4 +33,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Under `python -m`, this file runs as __main__ while the command modules register on the
+    # imported srdata.cli: run that module's app.
+    from srdata.cli import main as _registered_main
+
+    sys.exit(_registered_main())
