@@ -32,6 +32,10 @@ HASH_BITS = 64
 _PAIR_BATCH = 1 << 21
 # Chunks this narrow or narrower index their buckets with a dense table instead of a search.
 _DENSE_TABLE_BITS = 24
+# Members of each group compared first when two groups meet (see _merge_runs).
+_SAMPLE = 8
+# Bucket pairs needing more group-vs-group comparisons than this become a sub-problem.
+_RECURSE_PAIRS = 1 << 16
 
 
 # ---------------------------------------------------------------------------------------------
@@ -95,29 +99,27 @@ def find_groups(hashes: np.ndarray, threshold: int) -> np.ndarray:
         raise ValueError(f"threshold must be an integer number of bits, got {threshold!r}")
     if threshold < 0:
         raise ValueError(f"threshold must be >= 0 bits, got {threshold}")
-    n = hashes.size
-    if n == 0:
+    return _groups(hashes, int(threshold), HASH_BITS)
+
+
+def _groups(values: np.ndarray, t: int, nbits: int) -> np.ndarray:
+    """find_groups on hashes that use only their low `nbits` bits (sub-problems have fewer)."""
+    if values.size == 0:
         return np.zeros(0, dtype=np.int64)
-    if threshold >= HASH_BITS:
-        return np.zeros(n, dtype=np.int64)
+    if t >= nbits:  # every pair is within t
+        return np.zeros(values.size, dtype=np.int64)
     # Identical hashes are one group for free; the search then runs on distinct values only,
     # which also makes "a million copies of one hash" trivial.
-    uniq, inverse = np.unique(hashes, return_inverse=True)
-    roots = _components(uniq, int(threshold))[inverse.ravel()]
+    uniq, inverse = np.unique(values, return_inverse=True)
+    parent = np.arange(uniq.size, dtype=np.int64)
+    if t > 0 and uniq.size > 1:
+        for chunk in plan_chunks(uniq.size, t, nbits):
+            _search_chunk(uniq, chunk, t, nbits, parent)
+        _compress(parent)
+    roots = parent[inverse.ravel()]
     # Relabel every group by its first member in the caller's order.
     _, first, group = np.unique(roots, return_index=True, return_inverse=True)
     return first[group.ravel()].astype(np.int64)
-
-
-def _components(values: np.ndarray, t: int) -> np.ndarray:
-    """Root (smallest member index) of each distinct hash's group under distance <= t."""
-    parent = np.arange(values.size, dtype=np.int64)
-    if t == 0 or values.size < 2:
-        return parent
-    for chunk in plan_chunks(values.size, t):
-        _search_chunk(values, chunk, t, parent)
-    _compress(parent)
-    return parent
 
 
 @dataclass(frozen=True)
@@ -129,13 +131,13 @@ class Chunk:
     radius: int
 
 
-def plan_chunks(n: int, t: int) -> list[Chunk]:
-    """Cut 64 bits into chunks with radii so that sum(radius + 1) > t (pigeonhole: every pair
+def plan_chunks(n: int, t: int, nbits: int = HASH_BITS) -> list[Chunk]:
+    """Cut `nbits` bits into chunks with radii so that sum(radius + 1) > t (pigeonhole: every pair
     within t is then within `radius` on some chunk), picking the cut with the lowest estimated
     cost for n uniformly spread hashes: bucket look-ups per flip mask plus candidate pairs."""
     best: tuple[float, list[Chunk]] | None = None
-    for m in range(1, min(t + 1, HASH_BITS) + 1):
-        widths = [HASH_BITS // m + (1 if i < HASH_BITS % m else 0) for i in range(m)]
+    for m in range(1, min(t + 1, nbits) + 1):
+        widths = [nbits // m + (1 if i < nbits % m else 0) for i in range(m)]
         q, rem = divmod(t + 1 - m, m)
         radii = [q + (1 if i < rem else 0) for i in range(m)]
         cost, shift, chunks = 0.0, 0, []
@@ -165,8 +167,14 @@ def _flip_masks(bits: int, weight: int) -> np.ndarray:
     return np.bitwise_or.reduce(np.left_shift(1, combos), axis=1)
 
 
-def _search_chunk(values: np.ndarray, chunk: Chunk, t: int, parent: np.ndarray) -> None:
-    """Merge every pair within t whose chunk values differ in at most chunk.radius bits."""
+def _search_chunk(
+    values: np.ndarray, chunk: Chunk, t: int, nbits: int, parent: np.ndarray
+) -> None:
+    """Merge every pair within t whose chunk values differ in at most chunk.radius bits.
+
+    Bucket pairs holding many separate groups (a big loose cluster) would cost a quadratic number
+    of comparisons; they are solved as a smaller problem instead: their hashes without this
+    chunk's bits, with the threshold lowered by the bits the chunk already differs in."""
     keys = ((values >> np.uint64(chunk.shift)) & np.uint64((1 << chunk.bits) - 1)).astype(
         np.int64
     )
@@ -175,19 +183,48 @@ def _search_chunk(values: np.ndarray, chunk: Chunk, t: int, parent: np.ndarray) 
         _compress(parent)
         buckets = _Buckets(keys, parent)
         for mask in _flip_masks(chunk.bits, weight):
-            for ga, gb in buckets.group_pairs(int(mask)):
-                _merge_close(values, buckets, ga, gb, t, parent)
+            a, b = buckets.bucket_pairs(int(mask))
+            runs_a, runs_b = buckets.bucket_runs[a], buckets.bucket_runs[b]
+            work = runs_a * runs_b // (2 if mask == 0 else 1)
+            big = work > _RECURSE_PAIRS
+            for k in np.flatnonzero(big):
+                members = buckets.members(a[k])
+                if mask:
+                    members = np.concatenate([members, buckets.members(b[k])])
+                sub = _drop_bits(values[members], chunk.shift, chunk.bits)
+                labels = _groups(sub, t - weight, nbits - chunk.bits)
+                _union(parent, members, members[labels])
+            for ra, rb in buckets.run_pairs(a[~big], b[~big], same_bucket=mask == 0):
+                _merge_runs(values, buckets, ra, rb, t, parent)
+
+
+def _drop_bits(values: np.ndarray, shift: int, bits: int) -> np.ndarray:
+    """The hashes with bits [shift, shift + bits) cut out and the higher bits moved down."""
+    low = values & np.uint64((1 << shift) - 1)
+    if shift + bits >= HASH_BITS:
+        return low
+    return ((values >> np.uint64(shift + bits)) << np.uint64(shift)) | low
 
 
 def _star_pass(values: np.ndarray, keys: np.ndarray, t: int, parent: np.ndarray) -> None:
-    """Join each hash to the first hash of its bucket when close: a cheap O(n) step that
-    collapses a tight cluster to one group before the exact pass looks at it group by group."""
+    """Join each hash to any of _SAMPLE hashes spread over its bucket that is within t: a cheap
+    O(n) step that collapses most of a cluster into one group before the exact pass, which
+    compares group against group, looks at it."""
     order = np.argsort(keys, kind="stable")
     sk = keys[order]
     starts = np.flatnonzero(np.r_[True, sk[1:] != sk[:-1]])
-    head = order[np.repeat(starts, np.diff(np.r_[starts, sk.size]))]
-    close = _popcount(values[order] ^ values[head]) <= t
-    _union(parent, order[close], head[close])
+    lengths = np.diff(np.r_[starts, sk.size])
+    start_of = np.repeat(starts, lengths)
+    length_of = np.repeat(lengths, lengths)
+    heads_of = np.minimum(length_of, _SAMPLE)
+    for k in range(_SAMPLE):
+        valid = np.flatnonzero(k < heads_of)
+        if valid.size == 0:
+            break
+        head = start_of[valid] + k * length_of[valid] // heads_of[valid]
+        i, j = order[valid], order[head]
+        close = _popcount(values[i] ^ values[j]) <= t
+        _union(parent, i[close], j[close])
 
 
 class _Buckets:
@@ -224,34 +261,70 @@ class _Buckets:
         pos = np.minimum(np.searchsorted(self.bucket_key, want), self.bucket_key.size - 1)
         return np.where(self.bucket_key[pos] == want, pos, -1)
 
-    def group_pairs(self, mask: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Run pairs (a, b) of different groups whose buckets' keys differ by exactly `mask`."""
+    def members(self, bucket: int) -> np.ndarray:
+        """Indices of the hashes in one bucket."""
+        first = self.run_start[self.bucket_first_run[bucket]]
+        last = self.bucket_first_run[bucket] + self.bucket_runs[bucket] - 1
+        return self.order[first : self.run_start[last] + self.run_len[last]]
+
+    def bucket_pairs(self, mask: int) -> tuple[np.ndarray, np.ndarray]:
+        """Buckets (a[k], b[k]) whose keys differ by exactly `mask`, each pair once; for mask 0
+        each bucket with more than one group is paired with itself."""
         if mask == 0:
             a = np.flatnonzero(self.bucket_runs > 1)
-            b = a
-        else:
-            other = self.partner(mask)
-            a = np.flatnonzero(other > np.arange(other.size))  # each bucket pair once
-            b = other[a]
-        for ra, rb in _block_pairs(
-            self.bucket_first_run[a],
-            self.bucket_runs[a],
-            self.bucket_first_run[b],
-            self.bucket_runs[b],
-        ):
-            keep = (ra < rb) if mask == 0 else (self.run_group[ra] != self.run_group[rb])
+            return a, a
+        other = self.partner(mask)
+        a = np.flatnonzero(other > np.arange(other.size))
+        return a, other[a]
+
+    def run_pairs(
+        self, a: np.ndarray, b: np.ndarray, same_bucket: bool
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Pairs of runs of different groups, one run from bucket a[k] and one from b[k]."""
+        for blk, oa, ob in _block_pairs(self.bucket_runs[a], self.bucket_runs[b]):
+            ra = self.bucket_first_run[a[blk]] + oa
+            rb = self.bucket_first_run[b[blk]] + ob
+            keep = (ra < rb) if same_bucket else (self.run_group[ra] != self.run_group[rb])
             if keep.any():
                 yield ra[keep], rb[keep]
 
 
-def _merge_close(
+def _merge_runs(
     values: np.ndarray, buckets: _Buckets, ra: np.ndarray, rb: np.ndarray, t: int,
     parent: np.ndarray,
 ) -> None:
-    """Verify every hash pair between runs ra[k] and rb[k]; union those within t."""
-    for pa, pb in _block_pairs(
-        buckets.run_start[ra], buckets.run_len[ra], buckets.run_start[rb], buckets.run_len[rb]
-    ):
+    """Union every hash pair within t between runs ra[k] and rb[k].
+
+    Runs merged by an earlier batch are dropped first. Then only _SAMPLE hashes spread over
+    each run are compared: in a cluster a few members usually suffice to join two runs, which
+    spares the |A| x |B| comparison. Run pairs that are still apart and had members left out get
+    the full comparison, so the result stays exact."""
+    apart = _find(parent, buckets.run_group[ra]) != _find(parent, buckets.run_group[rb])
+    ra, rb = ra[apart], rb[apart]
+    len_a, len_b = buckets.run_len[ra], buckets.run_len[rb]
+    start_a, start_b = buckets.run_start[ra], buckets.run_start[rb]
+    _merge_blocks(values, buckets, start_a, len_a, start_b, len_b, t, parent, _SAMPLE)
+    left = (np.maximum(len_a, len_b) > _SAMPLE) & (
+        _find(parent, buckets.run_group[ra]) != _find(parent, buckets.run_group[rb])
+    )
+    if left.any():
+        _merge_blocks(values, buckets, start_a[left], len_a[left], start_b[left], len_b[left],
+                      t, parent)
+
+
+def _merge_blocks(
+    values: np.ndarray, buckets: _Buckets, a_start: np.ndarray, a_len: np.ndarray,
+    b_start: np.ndarray, b_len: np.ndarray, t: int, parent: np.ndarray,
+    sample: int | None = None,
+) -> None:
+    """Verify all pairs of sorted positions between the blocks (or between `sample` positions
+    evenly spread over each block: neighbours in sorted order are alike, so a spread sample
+    sees more of the group); union those within t."""
+    a_n = a_len if sample is None else np.minimum(a_len, sample)
+    b_n = b_len if sample is None else np.minimum(b_len, sample)
+    for blk, oa, ob in _block_pairs(a_n, b_n):
+        pa = a_start[blk] + oa * a_len[blk] // a_n[blk]
+        pb = b_start[blk] + ob * b_len[blk] // b_n[blk]
         i, j = buckets.order[pa], buckets.order[pb]
         close = _popcount(values[i] ^ values[j]) <= t
         if close.any():
@@ -259,24 +332,20 @@ def _merge_close(
 
 
 def _block_pairs(
-    a_start: np.ndarray, a_len: np.ndarray, b_start: np.ndarray, b_len: np.ndarray,
-    limit: int = _PAIR_BATCH,
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """All (i, j) with i in [a_start, a_start+a_len) and j in [b_start, b_start+b_len), block by
-    block, in batches of about `limit` pairs so memory stays bounded whatever the block sizes."""
-    if a_start.size == 0:
+    a_len: np.ndarray, b_len: np.ndarray, limit: int = _PAIR_BATCH
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Every (block k, offset i < a_len[k], offset j < b_len[k]), in batches of about `limit`
+    triples so memory stays bounded whatever the block sizes (big blocks are cut into slices of
+    whole rows)."""
+    if a_len.size == 0:
         return
-    # Cut blocks bigger than the limit into slices of whole rows.
     rows = np.maximum(1, limit // np.maximum(b_len, 1))
     pieces = np.where(a_len * b_len > limit, -(-a_len // rows), 1)
-    if (pieces > 1).any():
-        blk = np.repeat(np.arange(a_start.size), pieces)
-        k = np.arange(blk.size) - np.repeat(np.cumsum(pieces) - pieces, pieces)
-        step = np.where(pieces[blk] > 1, rows[blk], 0)
-        a_start = a_start[blk] + k * step
-        a_len = np.where(pieces[blk] > 1, np.minimum(rows[blk], a_len[blk] - k * step), a_len[blk])
-        b_start, b_len = b_start[blk], b_len[blk]
-    size = a_len * b_len
+    blk = np.repeat(np.arange(a_len.size), pieces)
+    row0 = (np.arange(blk.size) - np.repeat(np.cumsum(pieces) - pieces, pieces)) * rows[blk]
+    nrows = np.minimum(rows[blk], a_len[blk] - row0)
+    width = b_len[blk]
+    size = nrows * width
     ends = np.cumsum(size)
     begin, s = 0, 0
     while s < size.size:
@@ -284,9 +353,9 @@ def _block_pairs(
         sz = size[s:e]
         total = int(sz.sum())
         if total:
-            blk = np.repeat(np.arange(s, e), sz)
+            p = np.repeat(np.arange(s, e), sz)
             off = np.arange(total) - np.repeat(np.cumsum(sz) - sz, sz)
-            yield a_start[blk] + off // b_len[blk], b_start[blk] + off % b_len[blk]
+            yield blk[p], row0[p] + off // width[p], off % width[p]
         begin, s = int(ends[e - 1]), e
 
 

@@ -130,7 +130,7 @@ def test_each_chunk_plan_is_exact():
         parent = np.arange(len(np.unique(h)))
         uniq, inv = np.unique(h, return_inverse=True)
         for chunk in plan:
-            dedup._search_chunk(uniq, chunk, t, parent)
+            dedup._search_chunk(uniq, chunk, t, 64, parent)
         dedup._compress(parent)
         roots = parent[inv]
         # Same partition as the reference.
@@ -139,12 +139,33 @@ def test_each_chunk_plan_is_exact():
         assert len(pairs) == len(np.unique(expected))
 
 
+@pytest.mark.parametrize("recurse_pairs, sample", [(2, 1), (30, 8)])
+@pytest.mark.parametrize("t", [1, 4, 7])
+def test_sub_problems_and_sampling_stay_exact(monkeypatch, recurse_pairs, sample, t):
+    """Force the paths big inputs take (bucket pairs solved as sub-problems on fewer bits,
+    sampled group comparisons followed by full ones) on a size brute force can check."""
+    monkeypatch.setattr(dedup, "_RECURSE_PAIRS", recurse_pairs)
+    monkeypatch.setattr(dedup, "_SAMPLE", sample)
+    rng = np.random.default_rng(t * 100 + sample)
+    h = clustered_hashes(rng, 400, clusters=4, spread=6)
+    assert np.array_equal(find_groups(h, t), brute_force_groups(h, t))
+
+
+def test_drop_bits_removes_a_chunk():
+    v = np.array([0b1011_0110_1101], dtype=np.uint64)
+    assert dedup._drop_bits(v, 4, 4)[0] == 0b1011_1101
+    assert dedup._drop_bits(v, 0, 4)[0] == 0b1011_0110
+    assert dedup._drop_bits(np.array([2**64 - 1], np.uint64), 60, 4)[0] == 2**60 - 1
+
+
 def test_plans_satisfy_pigeonhole():
     for n in (10, 10_000, 1_000_000):
-        for t in range(1, 20):
-            plan = plan_chunks(n, t)
-            assert sum(c.bits for c in plan) == 64
-            assert sum(c.radius + 1 for c in plan) > t
+        for nbits in (64, 43, 20):
+            for t in range(1, min(20, nbits)):
+                plan = plan_chunks(n, t, nbits)
+                assert sum(c.bits for c in plan) == nbits
+                assert [c.shift for c in plan] == np.cumsum([0] + [c.bits for c in plan[:-1]]).tolist()
+                assert sum(c.radius + 1 for c in plan) > t
 
 
 def test_chain_is_transitive_and_labels_are_smallest_index():
@@ -180,7 +201,7 @@ def test_identical_hashes_and_tiny_inputs():
 
 def test_big_tight_cluster_stays_cheap():
     """20,000 distinct hashes all within 4 bits of one centre: a naive bucket search would
-    verify ~10^8 pairs; group-level skipping keeps it to a few passes over the data."""
+    verify ~10^8 pairs; group-level skipping and sub-problems keep it to a few passes."""
     rng = np.random.default_rng(11)
     centre = random_hashes(rng, 1)
     h = np.unique(flip_bits(rng, np.repeat(centre, 40_000), 4))[:20_000]
