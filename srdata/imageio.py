@@ -141,7 +141,7 @@ def _opencv_can_decode(img: Image.Image, data: bytes) -> bool:
 
 
 def _decode_with_opencv(img: Image.Image, data: bytes) -> np.ndarray:
-    if img.format == "PNG" and not data.rstrip(b"\x00").endswith(_PNG_IEND):
+    if img.format == "PNG" and data.rfind(_PNG_IEND) < 0:  # trailing junk after IEND is fine
         raise RejectedImage("truncated", "PNG has no IEND chunk")
     pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if pixels is None:

@@ -132,6 +132,12 @@ def test_rgb_png_exact(tmp_path):
     assert np.array_equal(decode_source(save(tmp_path, "a.png", png_bytes(rgb))), rgb)
 
 
+def test_png_with_bytes_after_iend_is_fine(tmp_path):
+    rgb = pattern()
+    path = save(tmp_path, "a.png", png_bytes(rgb) + b"appended by some tool\x00\x01")
+    assert np.array_equal(decode_source(path), rgb)
+
+
 @pytest.mark.parametrize("fmt,ext", [("BMP", "bmp"), ("TIFF", "tif"), ("WEBP", "webp")])
 def test_other_lossless_formats_exact(tmp_path, fmt, ext):
     rgb = pattern()
