@@ -44,7 +44,7 @@ from PIL import Image
 import srdata
 from srdata.atomic import is_temp_name, write_json, write_jsonl
 from srdata.dedup import DEFAULT_THRESHOLD, find_groups, hex_to_u64, phash_hex, phash_u64
-from srdata.degrade import FILTERS, Degradation, resize, to_uint8
+from srdata.degrade import FILTERS, Degradation, resize
 from srdata.errors import UserError
 from srdata.imageio import (
     SOURCE_EXTENSIONS,

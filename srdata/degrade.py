@@ -60,10 +60,8 @@ def resize(img: np.ndarray, size: tuple[int, int], filter_name: str) -> np.ndarr
     if filter_name == "matlab":
         from srdata.resize import imresize_matlab
 
-        out = imresize_matlab(img, tuple(size))
-        if img.dtype == np.uint8:
-            return to_uint8(out)
-        return out.astype(img.dtype, copy=False)
+        out = imresize_matlab(img, tuple(size))  # float64: kept, so only the end rounds
+        return to_uint8(out) if img.dtype == np.uint8 else out
     return cv2.resize(img, tuple(size), interpolation=CV2_FILTERS[filter_name])
 
 

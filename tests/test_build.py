@@ -175,12 +175,14 @@ def test_filters_really_differ(tmp_path):
 def test_matlab_down_filter(tmp_path):
     resize = pytest.importorskip("srdata.resize")
     src = tmp_path / "raw"
-    write_image(src / "a.png", blob_image(4, 128, 100))
-    build_dataset(options(src, tmp_path / "ds", scale=4, down="matlab", val=0, test=0), progress=False)
+    write_image(src / "a.png", blob_image(4, 138, 133))
+    build_dataset(options(src, tmp_path / "ds", scale=4, down="matlab", blur=0.7, val=0, test=0), progress=False)
     (line,) = manifest(tmp_path / "ds")
     hr, lr = read_bgr(tmp_path / "ds" / line["hr"]), read_bgr(tmp_path / "ds" / line["lr"])
-    expected = resize.imresize_matlab(hr.astype(np.float32), (32, 25))
+    blurred = cv2.GaussianBlur(hr.astype(np.float32), (gaussian_ksize(0.7),) * 2, 0.7)
+    expected = resize.imresize_matlab(blurred, (34, 33))
     assert np.array_equal(lr, np.clip(np.rint(expected), 0, 255).astype(np.uint8))
+    assert not np.array_equal(lr, expected_lr(hr, 4, 0.7, "bicubic"))  # not OpenCV's bicubic
 
 
 def test_noise_and_jpeg_are_recorded_and_reproducible(tmp_path):
