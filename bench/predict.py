@@ -111,20 +111,23 @@ def bench_speed(args) -> None:
 def bench_memory(args) -> None:
     arch = ARCHS[args.arch]
     with tempfile.TemporaryDirectory(prefix="srkit-bench-memory-") as tmp:
-        make_export(arch, Path(tmp))
+        weights = make_export(arch, Path(tmp))
+        sources = {"paddle-dygraph": (weights, "paddle"), "paddle-export": (Path(tmp) / "export", "paddle"),
+                   "onnx-export": (Path(tmp) / "export", "onnx")}
         print(f"peak RSS of one forward pass, {args.arch} {json.dumps(arch)}, fresh process each")
-        for engine in ("paddle", "onnx"):
+        for name in args.engines.split(","):
+            source, engine = sources[name]
             for side in [int(s) for s in args.sides.split(",")]:
-                result = subprocess.run([sys.executable, __file__, "--memory-child", engine, str(Path(tmp) / "export"),
-                                         str(side)], capture_output=True, text=True, check=True)
-                print(f"  {engine:6s} {side:4d} px input: {result.stdout.strip().splitlines()[-1]}")
+                result = subprocess.run([sys.executable, __file__, "--memory-child", engine, str(source), str(side)],
+                                        capture_output=True, text=True, check=True)
+                print(f"  {name:14s} {side:4d} px input: {result.stdout.strip().splitlines()[-1]}", flush=True)
 
 
-def memory_child(engine: str, folder: str, side: int) -> None:
+def memory_child(engine: str, source: str, side: int) -> None:
     from sr_train.engines import open_engine
     from sr_train.tiling import upscale
 
-    loaded = open_engine(folder, engine)
+    loaded = open_engine(source, engine)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     img = np.random.default_rng(0).random((side, side, 3), dtype=np.float32)
     upscale(loaded.model, img, loaded.scale, tile=0)
@@ -140,11 +143,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--memory", action="store_true", help="measure peak RSS per input side instead")
     parser.add_argument("--sides", default="160,176,192")
-    parser.add_argument("--memory-child", nargs=3, metavar=("ENGINE", "FOLDER", "SIDE"), help=argparse.SUPPRESS)
+    parser.add_argument("--engines", default="paddle-dygraph,paddle-export,onnx-export",
+                        help="for --memory: which of paddle-dygraph, paddle-export, onnx-export")
+    parser.add_argument("--memory-child", nargs=3, metavar=("ENGINE", "SOURCE", "SIDE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
-        engine, folder, side = args.memory_child
-        memory_child(engine, folder, int(side))
+        engine, source, side = args.memory_child
+        memory_child(engine, source, int(side))
     elif args.memory:
         bench_memory(args)
     else:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -131,19 +132,30 @@ def read_image(path: Path) -> tuple[np.ndarray, bool]:
 
 
 def _probe(path: Path) -> str | None:
-    """Pillow's mode of the file from its header, after refusing decompression bombs."""
-    from PIL import Image
-
-    Image.MAX_IMAGE_PIXELS = None  # the limit below is ours, with a reason instead of a warning
-    try:
-        with Image.open(path) as probe:
-            width, height = probe.size
-            mode = probe.mode
-    except Exception:  # noqa: BLE001 - Pillow cannot read some files OpenCV can (16-bit TIFF): let cv2 try
+    """Pillow's mode of the file, after refusing decompression bombs (None: Pillow cannot parse it)."""
+    header = image_header(path)
+    if header is None:
         return None
+    width, height, mode = header
     if width * height > MAX_PIXELS:
         raise SkipImage(f"{width}x{height} is more than {MAX_PIXELS // 1_000_000} megapixels")
     return mode
+
+
+def image_header(path: Path) -> tuple[int, int, str] | None:
+    """(width, height, Pillow mode) from the file's header without decoding it; None if Pillow
+    cannot parse it (OpenCV may still: 16-bit TIFF), SkipImage for a decompression bomb."""
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            with Image.open(path) as probe:
+                return probe.size[0], probe.size[1], probe.mode
+        except Image.DecompressionBombError as exc:
+            raise SkipImage(" ".join(str(exc).split())) from None
+        except Exception:  # noqa: BLE001 - any parse failure: let OpenCV try and report
+            return None
 
 
 def split_channels(img: np.ndarray, grey: bool) -> tuple[np.ndarray, np.ndarray | None]:
@@ -230,7 +242,7 @@ def predict(opts: PredictOptions, progress: bool = True, warn=None) -> PredictRe
     engine = open_engine(opts.weights, opts.engine)
     if engine.in_nc != 3:
         raise UserError(f"--weights {opts.weights}: the model takes {engine.in_nc} channels; predict needs an RGB model")
-    warn = warn or (lambda message: print(message, file=sys.stderr))
+    warn = warn or (lambda message: print(f"sr-train predict: {message}", file=sys.stderr))
     report = PredictReport()
     started = time.perf_counter()
     with _progress_bar(progress) as bar:
@@ -253,15 +265,13 @@ def predict(opts: PredictOptions, progress: bool = True, warn=None) -> PredictRe
 
 def _total_input_pixels(jobs: list[Job]) -> int:
     """Pixels of all inputs from their headers (for the progress bar's total; unreadable ones count 0)."""
-    from PIL import Image
-
     total = 0
     for job in jobs:
         try:
-            with Image.open(job.source) as probe:
-                total += probe.size[0] * probe.size[1]
-        except Exception:  # noqa: BLE001 - an unreadable file is reported when it is processed
-            pass
+            header = image_header(job.source)
+        except SkipImage:  # reported when the file's turn comes
+            continue
+        total += header[0] * header[1] if header else 0
     return total
 
 

@@ -283,3 +283,13 @@ def test_paddle_engine_turns_onednn_off(weights, tmp_path):
         assert paddle.get_flags(["FLAGS_use_onednn"])["FLAGS_use_onednn"] is False
     finally:
         paddle.set_flags({"FLAGS_use_mkldnn": False})
+
+
+def test_decompression_bomb_is_skipped_before_decoding(weights, tmp_path, capsys, monkeypatch):
+    import sr_train.predict as predict_module
+
+    monkeypatch.setattr(predict_module, "MAX_PIXELS", 50)
+    _save(tmp_path / "in" / "big.png", _rgb(10, 10))
+    assert _run(weights, tmp_path / "in", "--out", tmp_path / "out") == 1
+    assert "10x10 is more than" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "big.png").exists()
