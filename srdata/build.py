@@ -418,7 +418,7 @@ def build_dataset(opts: BuildOptions, progress: bool = True) -> BuildReport:
     sources = scan_sources(src, out)
     _check_out_folder(out)
     previous, old_outputs, previous_hashes = load_previous(out)
-    workers = opts.workers or os.cpu_count() or 1
+    workers = opts.workers or default_workers()
     staging = out / STAGING
     created_out = not out.exists()
 
@@ -463,6 +463,13 @@ def build_dataset(opts: BuildOptions, progress: bool = True) -> BuildReport:
     report.decoded, report.written = decoded, written
     report.seconds = time.perf_counter() - started
     return report
+
+
+def default_workers() -> int:
+    """The cores this process may run on (the affinity mask, e.g. under taskset or a container)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
 
 
 def _collect_hashes(done: list[_Done], hashes: dict[str, str]) -> int:
