@@ -19,6 +19,7 @@ worker), which other users' load disturbs much less than wall time.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import shutil
 import sys
@@ -28,10 +29,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from srdata.build import BuildOptions, build_dataset, scan_sources  # noqa: E402
+from srdata.dedup import phash_u64  # noqa: E402
+from srdata.imageio import decode_opened, encode_png, open_header  # noqa: E402
 
 
 def png_floor(src: Path, files: list[str], scale: int, level: int, tmp: Path) -> tuple[float, float]:
@@ -48,6 +52,32 @@ def png_floor(src: Path, files: list[str], scale: int, level: int, tmp: Path) ->
         (tmp / f"{i}.png").write_bytes(cv2.imencode(".png", hr, params)[1].tobytes())
         (tmp / f"{i}_lr.png").write_bytes(cv2.imencode(".png", lr, params)[1].tobytes())
     return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def stage_costs(src: Path, files: list[str], opts: BuildOptions) -> dict[str, float]:
+    """CPU ms per image of each step the build does, run one after another like the worker."""
+    deg = opts.degradation()
+    costs: dict[str, float] = {}
+
+    def timed(name: str, fn):
+        started = time.process_time()
+        result = fn()
+        costs[name] = costs.get(name, 0.0) + (time.process_time() - started) * 1000 / len(files)
+        return result
+
+    for rel in files:
+        data = timed("read", lambda: (src / rel).read_bytes())
+        timed("sha256 of source", lambda: hashlib.sha256(data).hexdigest())
+        img = timed("header (Pillow)", lambda: open_header(data))
+        bgr = timed("decode", lambda: decode_opened(img, data))
+        height, width = bgr.shape[:2]
+        timed("pHash (imagehash)", lambda: phash_u64(Image.frombuffer("RGB", (width, height), bgr, "raw", "BGR", 0, 1)))
+        hr = bgr[: height - height % opts.scale, : width - width % opts.scale]
+        lr = timed("LR (float32 filter, round)", lambda: deg.apply(hr, deg.draw("0" * 64)))
+        hr_png = timed("encode HR", lambda: encode_png(hr, opts.png_level, "0" * 32))
+        timed("encode LR", lambda: encode_png(lr, opts.png_level, "0" * 32))
+        timed("sha256 of outputs", lambda: hashlib.sha256(hr_png).hexdigest())
+    return costs
 
 
 def timed_build(opts: BuildOptions) -> tuple[float, float]:
@@ -88,6 +118,7 @@ def main() -> int:
         started = time.perf_counter()
         build_dataset(opts(1, "two"), progress=False)
         rerun = time.perf_counter() - started
+        costs = stage_costs(args.src, files, opts(1, "stages"))
 
     print(f"sources: {n} under {args.src}; scale {args.scale}, blur {args.blur}, "
           f"png level {args.png_level}, cores {os.cpu_count()}, best of {args.repeat}")
@@ -98,6 +129,9 @@ def main() -> int:
           "   (target >= 0.85; CPU time is the fairer figure on a shared machine)")
     print(f"2-worker speed-up          : {one_wall / two_wall:.2f}   (target >= 1.7; needs 2 idle cores)")
     print(f"re-run, nothing changed    : {rerun:.2f} s = {rerun / one_wall:.1%} of the first build")
+    print("where one worker's CPU time goes (ms per image; the floor is decode + both encodes):")
+    for name, ms in costs.items():
+        print(f"  {name:28s} {ms:6.2f}")
     return 0
 
 
