@@ -49,7 +49,10 @@ def build_command(
         png_level=png_level, max_pixels=max_pixels, strict=strict,
     )
     report = build_dataset(opts, progress=True)
-    Console().print(report.table())
+    console = Console()
+    console.print(report.table())
+    if report.rejected:
+        console.print(f"rejected sources and why: {report.out / 'rejected.jsonl'}")
     if strict and report.rejected:
         Console(stderr=True).print(
             f"srdata: --strict: {len(report.rejected)} source(s) rejected (see {out}/rejected.jsonl)"
