@@ -26,6 +26,7 @@ def _tool() -> None:
 # (one import line per command, added with the command)
 from sr_train.commands import convert as _convert  # noqa: E402,F401
 from sr_train.commands import fit as _fit  # noqa: E402,F401
+from sr_train.commands import eval as _eval  # noqa: E402,F401
 from sr_train.commands import predict as _predict  # noqa: E402,F401
 from sr_train.commands import export as _export  # noqa: E402,F401
 

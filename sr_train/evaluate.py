@@ -15,7 +15,7 @@ import numpy as np
 from rich.progress import Progress
 
 from sr_train.data import Pair
-from srdata.atomic import write_bytes
+from srdata.atomic import write_bytes, write_json
 from srdata.errors import UserError
 from srdata.imageio import read_png_rgb
 from srdata.metrics import mean_score, psnr, ssim
@@ -54,7 +54,10 @@ def bicubic_scores(pairs: list[Pair], crop_border: int, y_channel: bool) -> list
     for pair in pairs:
         hr, lr = read_png_rgb(pair.hr), read_png_rgb(pair.lr)
         up = bicubic(lr, hr.shape)
-        scores.append(Baseline(psnr(up, hr, crop_border, y_channel), ssim(up, hr, crop_border, y_channel)))
+        try:
+            scores.append(Baseline(psnr(up, hr, crop_border, y_channel), ssim(up, hr, crop_border, y_channel)))
+        except ValueError as exc:
+            raise UserError(f"{pair.hr}: cannot be scored ({exc}): remove it from the split") from None
     return scores
 
 
@@ -73,8 +76,11 @@ def score_model(model, pairs: list[Pair], scale: int, crop_border: int, y_channe
             if not ok:
                 raise UserError(f"could not encode {pair.name} as PNG")
             write_bytes(Path(save_dir) / f"{pair.name}.png", png.tobytes())
-        scores.append(ImageScore(pair.name, psnr(sr, hr, crop_border, y_channel), ssim(sr, hr, crop_border, y_channel),
-                                 base.psnr, base.ssim))
+        try:
+            scores.append(ImageScore(pair.name, psnr(sr, hr, crop_border, y_channel),
+                                     ssim(sr, hr, crop_border, y_channel), base.psnr, base.ssim))
+        except ValueError as exc:
+            raise UserError(f"{pair.hr}: cannot be scored ({exc}): remove it from the split") from None
         if progress:
             progress.advance(task)
     return scores
@@ -89,3 +95,105 @@ def report_json(scores: list[ImageScore], crop_border: int, y_channel: bool, wei
     """`sr-train eval --json`'s document (the schema issue 4 fixes)."""
     return {"images": [{k: v for k, v in asdict(s).items()} for s in scores], "mean": mean_of(scores),
             "crop_border": crop_border, "y_channel": y_channel, "weights": weights, "split": split}
+
+
+# ----------------------------------------------------------------------------- sr-train eval
+
+@dataclass
+class EvalData:
+    pairs: list[Pair]
+    scale: int
+    crop_border: int
+    y_channel: bool
+    tile: int | None
+
+
+def eval_data(source: str, split: str) -> EvalData:
+    """The pairs of `split` from a recipe (its data and val settings) or a dataset folder."""
+    from srdata.inspect import SplitDirs, resolve_layout
+
+    from sr_train.data import find_pairs, resolve_splits
+    from sr_train.recipe import load_recipe
+
+    path = Path(source)
+    if path.is_dir():
+        layout = resolve_layout(path)
+        found = {s.name: s for s in layout.splits}
+        if split not in found or not found[split].lr.is_dir():
+            raise UserError(f"{path} has no {split}/ and {split}_X{layout.scale}/ folders: choose --split from "
+                            f"{', '.join(sorted(found)) or 'none'} or build the dataset with --test N")
+        return EvalData(find_pairs(found[split], layout.scale), layout.scale, layout.scale, True, None)
+    if not path.is_file():
+        raise UserError(f"{source}: neither a recipe file nor a dataset folder: pass one of them")
+    recipe = load_recipe(path)
+    crop = recipe.val.crop_border
+    if recipe.data.root:
+        root = Path(recipe.data.root)
+        data = eval_data(str(root), split) if root.is_dir() else None
+        if data is None:
+            raise UserError(f"{recipe.source}: data.root {root} is not a folder: build it with `srdata build` first")
+        return EvalData(data.pairs, data.scale, data.scale if crop is None else crop, recipe.val.y_channel,
+                        recipe.val.tile)
+    if split not in ("train", "val"):
+        raise UserError(f"{recipe.source} names train and val folders only: use --split val, or pass a dataset folder")
+    splits = resolve_splits(recipe)
+    dirs: SplitDirs = getattr(splits, split)
+    return EvalData(find_pairs(dirs, splits.scale), splits.scale, splits.scale if crop is None else crop,
+                    recipe.val.y_channel, recipe.val.tile)
+
+
+def evaluate(source: str, weights: str, split: str = "test", json_path: str | None = None,
+             save_images: str | None = None, tile: int | None = None, progress: bool = True) -> dict:
+    """Score `weights` on a split, print the table, optionally write JSON and images; returns the JSON."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from sr_train.tiling import DEFAULT_TILE
+    from sr_train.weights import load_model
+
+    data = eval_data(source, split)
+    model = load_model(weights)
+    model_scale = getattr(model, "scale", None)
+    if model_scale != data.scale:
+        raise UserError(f"{weights} is a x{model_scale} model but the data is x{data.scale}: "
+                        "use weights of the dataset's scale")
+    tile = tile if tile is not None else (data.tile if data.tile is not None else DEFAULT_TILE)
+    if tile < 0:
+        raise UserError(f"--tile {tile}: use 0 (whole image) or a positive tile size")
+    console = Console(stderr=True)
+    with Progress(console=console, disable=not progress) as bar:
+        scores = score_model(model, data.pairs, data.scale, data.crop_border, data.y_channel, tile,
+                             save_dir=Path(save_images) if save_images else None, progress=bar)
+    report = report_json(scores, data.crop_border, data.y_channel, str(weights), split)
+    print_table(report, Console(), Table)
+    if json_path:
+        write_json(json_path, finite_or_none(report))
+    return report
+
+
+def print_table(report: dict, console, table_class) -> None:
+    table = table_class(title=f"{report['split']}: {report['weights']} (crop {report['crop_border']}, "
+                              f"{'Y' if report['y_channel'] else 'RGB'})")
+    for column in ("image", "PSNR", "SSIM", "bicubic PSNR", "bicubic SSIM", "gain dB"):
+        table.add_column(column, justify="left" if column == "image" else "right")
+    rows = report["images"] + [{"name": "mean", **report["mean"]}]
+    for i, row in enumerate(rows):
+        table.add_row(row["name"], f"{row['psnr']:.3f}", f"{row['ssim']:.4f}", f"{row['bicubic_psnr']:.3f}",
+                      f"{row['bicubic_ssim']:.4f}", f"{row['psnr'] - row['bicubic_psnr']:+.3f}",
+                      end_section=i == len(rows) - 2)
+    console.print(table)
+    mean = report["mean"]
+    console.print(f"gain over bicubic: {mean['psnr'] - mean['bicubic_psnr']:+.3f} dB PSNR, "
+                  f"{mean['ssim'] - mean['bicubic_ssim']:+.4f} SSIM on {len(report['images'])} images",
+                  soft_wrap=True, highlight=False)
+
+
+def finite_or_none(value):
+    """JSON has no Infinity (PSNR of identical images): such numbers become null."""
+    if isinstance(value, dict):
+        return {k: finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [finite_or_none(v) for v in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value

@@ -89,13 +89,18 @@ class Compact(nn.Layer):
         return F.pixel_shuffle(out, self.scale) + self.upsample_input(x)
 
     def init_weights(self, rng: np.random.Generator) -> None:
-        """PyTorch's default uniform init (what Real-ESRGAN trained with) from a numpy generator,
-        PReLU slopes 0.25, and the last conv at zero (see the class docstring)."""
+        """He (Kaiming-normal, fan-in) weights and zero biases, PReLU slopes 0.25, last conv zero.
+
+        He init keeps the activations' scale through the 2 + nc conv + PReLU layers (it is Paddle's
+        default for convs too). PyTorch's default uniform init shrinks them ~3x per layer: measured
+        here, the quickstart then stayed at bicubic's loss for 100+ iterations, even on one batch.
+        Drawn from a numpy generator so the same seed gives the same network on every machine.
+        """
         for layer in self.body:
             if isinstance(layer, nn.Conv2D):
-                bound = 1.0 / np.sqrt(int(np.prod(layer.weight.shape[1:])))
-                layer.weight.set_value(rng.uniform(-bound, bound, layer.weight.shape).astype(np.float32))
-                layer.bias.set_value(rng.uniform(-bound, bound, layer.bias.shape).astype(np.float32))
+                fan_in = int(np.prod(layer.weight.shape[1:]))
+                layer.weight.set_value((rng.standard_normal(layer.weight.shape) * np.sqrt(2.0 / fan_in)).astype(np.float32))
+                layer.bias.set_value(np.zeros(layer.bias.shape, np.float32))
             elif isinstance(layer, PReLU):
                 layer.weight.set_value(np.full(layer.weight.shape, 0.25, np.float32))
         self._zero_last_conv()
