@@ -181,9 +181,16 @@ def _search_chunk(
     _star_pass(values, keys, t, parent)
     for weight in range(chunk.radius + 1):
         _compress(parent)
-        buckets = _Buckets(keys, parent)
+        buckets = _Buckets(keys, chunk.bits, parent)
         for mask in _flip_masks(chunk.bits, weight):
             a, b = buckets.bucket_pairs(int(mask))
+            if mask:  # pairs of one-hash buckets: compare directly
+                i, j = buckets.lone[a], buckets.lone[b]
+                lone = (i >= 0) & (j >= 0)
+                i, j = i[lone], j[lone]
+                close = _popcount(values[i] ^ values[j]) <= t
+                _union(parent, i[close], j[close])
+                a, b = a[~lone], b[~lone]
             runs_a, runs_b = buckets.bucket_runs[a], buckets.bucket_runs[b]
             work = runs_a * runs_b // (2 if mask == 0 else 1)
             big = work > _RECURSE_PAIRS
@@ -231,7 +238,7 @@ class _Buckets:
     """Hashes sorted by (chunk value, group): buckets of equal chunk value, split into runs of
     one group each. Pairs are generated between runs, never inside one (already merged)."""
 
-    def __init__(self, keys: np.ndarray, parent: np.ndarray):
+    def __init__(self, keys: np.ndarray, bits: int, parent: np.ndarray):
         self.order = np.lexsort((parent, keys))
         sk, sg = keys[self.order], parent[self.order]
         n = sk.size
@@ -245,19 +252,19 @@ class _Buckets:
         nb = self.bucket_key.size
         self.bucket_first_run = np.searchsorted(bucket_of_run, np.arange(nb))
         self.bucket_runs = np.diff(np.r_[self.bucket_first_run, self.run_start.size])
+        # The hash of each bucket holding exactly one (most buckets, for spread-out hashes).
+        lone = (self.bucket_runs == 1) & (self.run_len[self.bucket_first_run] == 1)
+        self.lone = np.where(lone, self.order[self.run_start[self.bucket_first_run]], -1)
         self.table = None
-        if sk[-1] < 1 << _DENSE_TABLE_BITS:
-            self.table = np.full(int(sk[-1]) + 1, -1, dtype=np.int64)
+        if bits <= _DENSE_TABLE_BITS:
+            self.table = np.full(1 << bits, -1, dtype=np.int32 if nb < 2**31 else np.int64)
             self.table[self.bucket_key] = np.arange(nb)
 
     def partner(self, mask: int) -> np.ndarray:
         """Index of the bucket whose key is key ^ mask, or -1."""
         want = self.bucket_key ^ mask
         if self.table is not None:
-            out = np.full(want.size, -1, dtype=np.int64)
-            ok = want < self.table.size
-            out[ok] = self.table[want[ok]]
-            return out
+            return self.table[want]
         pos = np.minimum(np.searchsorted(self.bucket_key, want), self.bucket_key.size - 1)
         return np.where(self.bucket_key[pos] == want, pos, -1)
 
@@ -299,17 +306,28 @@ def _merge_runs(
     each run are compared: in a cluster a few members usually suffice to join two runs, which
     spares the |A| x |B| comparison. Run pairs that are still apart and had members left out get
     the full comparison, so the result stays exact."""
-    apart = _find(parent, buckets.run_group[ra]) != _find(parent, buckets.run_group[rb])
-    ra, rb = ra[apart], rb[apart]
     len_a, len_b = buckets.run_len[ra], buckets.run_len[rb]
+    # (Checking a pair of single hashes costs as much as checking whether it is merged.)
+    keep = _still_apart(parent, buckets, ra, rb, (len_a > 1) | (len_b > 1))
+    ra, rb, len_a, len_b = ra[keep], rb[keep], len_a[keep], len_b[keep]
     start_a, start_b = buckets.run_start[ra], buckets.run_start[rb]
     _merge_blocks(values, buckets, start_a, len_a, start_b, len_b, t, parent, _SAMPLE)
-    left = (np.maximum(len_a, len_b) > _SAMPLE) & (
-        _find(parent, buckets.run_group[ra]) != _find(parent, buckets.run_group[rb])
-    )
+    left = _still_apart(parent, buckets, ra, rb, np.maximum(len_a, len_b) > _SAMPLE, False)
     if left.any():
         _merge_blocks(values, buckets, start_a[left], len_a[left], start_b[left], len_b[left],
                       t, parent)
+
+
+def _still_apart(
+    parent: np.ndarray, buckets: _Buckets, ra: np.ndarray, rb: np.ndarray, check: np.ndarray,
+    unchecked: bool = True,
+) -> np.ndarray:
+    """Whether runs ra[k] and rb[k] are in different groups, looked up only where check[k]."""
+    out = np.full(ra.size, unchecked)
+    k = np.flatnonzero(check)
+    if k.size:
+        out[k] = _find(parent, buckets.run_group[ra[k]]) != _find(parent, buckets.run_group[rb[k]])
+    return out
 
 
 def _merge_blocks(
@@ -337,9 +355,15 @@ def _block_pairs(
     """Every (block k, offset i < a_len[k], offset j < b_len[k]), in batches of about `limit`
     triples so memory stays bounded whatever the block sizes (big blocks are cut into slices of
     whole rows)."""
-    if a_len.size == 0:
+    single = (a_len == 1) & (b_len == 1)  # the common case, done without the bookkeeping
+    if single.any():
+        zero = np.zeros(int(single.sum()), dtype=np.int64)
+        yield np.flatnonzero(single), zero, zero
+    blocks = np.flatnonzero(~single & (a_len > 0) & (b_len > 0))
+    if blocks.size == 0:
         return
-    rows = np.maximum(1, limit // np.maximum(b_len, 1))
+    a_len, b_len = a_len[blocks], b_len[blocks]
+    rows = np.maximum(1, limit // b_len)
     pieces = np.where(a_len * b_len > limit, -(-a_len // rows), 1)
     blk = np.repeat(np.arange(a_len.size), pieces)
     row0 = (np.arange(blk.size) - np.repeat(np.cumsum(pieces) - pieces, pieces)) * rows[blk]
@@ -355,7 +379,7 @@ def _block_pairs(
         if total:
             p = np.repeat(np.arange(s, e), sz)
             off = np.arange(total) - np.repeat(np.cumsum(sz) - sz, sz)
-            yield blk[p], row0[p] + off // width[p], off % width[p]
+            yield blocks[blk[p]], row0[p] + off // width[p], off % width[p]
         begin, s = int(ends[e - 1]), e
 
 
