@@ -42,12 +42,18 @@ def gaussian_ksize(sigma: float) -> int:
     return 2 * math.ceil(3 * sigma) + 1 if sigma > 0 else 0
 
 
-def blur(img: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian blur with OpenCV's default border (BORDER_REFLECT_101); sigma 0 returns img."""
+def blur_to_float(img: np.ndarray, sigma: float) -> np.ndarray:
+    """float32 Gaussian blur of an image, with OpenCV's default border (BORDER_REFLECT_101).
+
+    The kernel is the one cv2.GaussianBlur builds (getGaussianKernel, ksize from
+    `gaussian_ksize`), applied separably by cv2.sepFilter2D straight from uint8 to float32:
+    the same filter as GaussianBlur on a float32 copy (to ~1e-5) at less than half the cost,
+    and nothing is rounded. sigma 0 only converts to float32.
+    """
     if sigma <= 0:
-        return img
-    k = gaussian_ksize(sigma)
-    return cv2.GaussianBlur(img, (k, k), sigmaX=sigma, sigmaY=sigma)
+        return img.astype(np.float32)
+    kernel = cv2.getGaussianKernel(gaussian_ksize(sigma), sigma, cv2.CV_32F)
+    return cv2.sepFilter2D(img, cv2.CV_32F, kernel, kernel)
 
 
 def resize(img: np.ndarray, size: tuple[int, int], filter_name: str) -> np.ndarray:
@@ -124,7 +130,7 @@ class Degradation:
         """uint8 HR (any channel order) -> uint8 LR of exactly (W/scale, H/scale)."""
         height, width = hr.shape[:2]
         size = (width // self.scale, height // self.scale)
-        img = blur(hr.astype(np.float32), self.blur)
+        img = blur_to_float(hr, self.blur)
         img = resize(img, size, self.down)
         if params["noise_sigma"] > 0:
             rng = np.random.default_rng([params["seed"], _NOISE_STREAM])

@@ -18,7 +18,7 @@ import pytest
 
 from srdata.build import BuildOptions, assign_ids, build_dataset
 from srdata.cli import main
-from srdata.degrade import CV2_FILTERS, Degradation, gaussian_ksize
+from srdata.degrade import CV2_FILTERS, Degradation, blur_to_float, gaussian_ksize
 from srdata.dedup import phash_hex, phash_u64
 from srdata.imageio import decode_source, read_recipe
 from srdata.split import assign_splits
@@ -126,11 +126,14 @@ def test_hr_is_exactly_scale_times_lr_for_odd_sizes(tmp_path, scale, size):
 
 
 def expected_lr(hr: np.ndarray, scale: int, sigma: float, down: str) -> np.ndarray:
-    """The issue's recipe written out with OpenCV, independently of srdata.degrade."""
+    """The issue's recipe written out with OpenCV, independently of srdata.degrade (the blur as
+    GaussianBlur's own kernel applied separably from uint8 to float32, which the next test
+    pins to cv2.GaussianBlur on float32)."""
     img = hr.astype(np.float32)
     if sigma > 0:
         k = 2 * math.ceil(3 * sigma) + 1
-        img = cv2.GaussianBlur(img, (k, k), sigma)
+        kernel = cv2.getGaussianKernel(k, sigma, cv2.CV_32F)
+        img = cv2.sepFilter2D(hr, cv2.CV_32F, kernel, kernel, borderType=cv2.BORDER_REFLECT_101)
     size = (hr.shape[1] // scale, hr.shape[0] // scale)
     img = cv2.resize(img, size, interpolation=CV2_FILTERS[down])
     return np.clip(np.rint(img), 0, 255).astype(np.uint8)
@@ -147,6 +150,14 @@ def test_blur_sigma_and_kernel_size(tmp_path, sigma):
     hr = read_bgr(tmp_path / "ds" / line["hr"])
     lr = read_bgr(tmp_path / "ds" / line["lr"])
     assert np.array_equal(lr, expected_lr(hr, 2, sigma, "bicubic"))
+
+
+@pytest.mark.parametrize("sigma", [0.5, 1.2, 3.0])
+def test_blur_is_opencv_gaussian_blur(sigma):
+    img = blob_image(11, 90, 70)
+    k = gaussian_ksize(sigma)
+    reference = cv2.GaussianBlur(img.astype(np.float32), (k, k), sigma, sigmaY=sigma)
+    assert np.abs(blur_to_float(img, sigma) - reference).max() < 1e-3
 
 
 def test_kernel_size_formula():
@@ -179,7 +190,8 @@ def test_matlab_down_filter(tmp_path):
     build_dataset(options(src, tmp_path / "ds", scale=4, down="matlab", blur=0.7, val=0, test=0), progress=False)
     (line,) = manifest(tmp_path / "ds")
     hr, lr = read_bgr(tmp_path / "ds" / line["hr"]), read_bgr(tmp_path / "ds" / line["lr"])
-    blurred = cv2.GaussianBlur(hr.astype(np.float32), (gaussian_ksize(0.7),) * 2, 0.7)
+    kernel = cv2.getGaussianKernel(gaussian_ksize(0.7), 0.7, cv2.CV_32F)
+    blurred = cv2.sepFilter2D(hr, cv2.CV_32F, kernel, kernel)
     expected = resize.imresize_matlab(blurred, (34, 33))
     assert np.array_equal(lr, np.clip(np.rint(expected), 0, 255).astype(np.uint8))
     assert not np.array_equal(lr, expected_lr(hr, 4, 0.7, "bicubic"))  # not OpenCV's bicubic
