@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from srdata.resize import imresize_matlab
+
 # --down / --hr-resize names -> OpenCV flags ("matlab" is srdata.resize.imresize_matlab).
 CV2_FILTERS = {
     "bicubic": cv2.INTER_CUBIC,
@@ -64,8 +66,6 @@ def resize(img: np.ndarray, size: tuple[int, int], filter_name: str) -> np.ndarr
     if (img.shape[1], img.shape[0]) == tuple(size):
         return img
     if filter_name == "matlab":
-        from srdata.resize import imresize_matlab
-
         out = imresize_matlab(img, tuple(size))  # float64: kept, so only the end rounds
         return to_uint8(out) if img.dtype == np.uint8 else out
     return cv2.resize(img, tuple(size), interpolation=CV2_FILTERS[filter_name])

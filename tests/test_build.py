@@ -21,6 +21,7 @@ from srdata.cli import main
 from srdata.degrade import CV2_FILTERS, Degradation, blur_to_float, gaussian_ksize
 from srdata.dedup import phash_hex, phash_u64
 from srdata.imageio import decode_source, read_recipe
+from srdata.resize import imresize_matlab
 from srdata.split import assign_splits
 
 
@@ -184,7 +185,6 @@ def test_filters_really_differ(tmp_path):
 
 
 def test_matlab_down_filter(tmp_path):
-    resize = pytest.importorskip("srdata.resize")
     src = tmp_path / "raw"
     write_image(src / "a.png", blob_image(4, 138, 133))
     build_dataset(options(src, tmp_path / "ds", scale=4, down="matlab", blur=0.7, val=0, test=0), progress=False)
@@ -192,7 +192,7 @@ def test_matlab_down_filter(tmp_path):
     hr, lr = read_bgr(tmp_path / "ds" / line["hr"]), read_bgr(tmp_path / "ds" / line["lr"])
     kernel = cv2.getGaussianKernel(gaussian_ksize(0.7), 0.7, cv2.CV_32F)
     blurred = cv2.sepFilter2D(hr, cv2.CV_32F, kernel, kernel)
-    expected = resize.imresize_matlab(blurred, (34, 33))
+    expected = imresize_matlab(blurred, (34, 33))
     assert np.array_equal(lr, np.clip(np.rint(expected), 0, 255).astype(np.uint8))
     assert not np.array_equal(lr, expected_lr(hr, 4, 0.7, "bicubic"))  # not OpenCV's bicubic
 
