@@ -285,3 +285,27 @@ def test_cli_fit_runs(pairs_dir, tmp_path, capsys):
     assert "done: 2 iterations" in capsys.readouterr().out
     assert main(["fit", str(path), "--set", "train.iters=3", "--resume", "auto", "--no-progress"]) == 0
     assert read_state(tmp_path / "run" / "ckpt" / "iter_3.state").iteration == 3
+
+
+@pytest.mark.slow
+def test_two_process_data_parallel_equals_one_process(pairs_dir, tmp_path):
+    """`python -m paddle.distributed.launch --nproc_per_node 2 sr-train fit ...` on CPU (gloo): each
+    process trains on half of every batch, gradients are averaged, rank 0 writes; the weights equal
+    a one-process run's up to float summation order."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump(tiny_recipe(pairs_dir, tmp_path / "two", train__iters=4, train__batch_size=4)))
+    script = Path(sys.executable).parent / "sr-train"
+    cmd = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir",
+           str(tmp_path / "log"), str(script), "fit", str(recipe), "--no-progress"]
+    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "2 process(es)" in (tmp_path / "log" / "workerlog.0").read_text()
+    assert main(["fit", str(recipe), "--set", f"run_dir={tmp_path / 'one'}", "--no-progress"]) == 0
+    two, one = (read_weights_file(tmp_path / d / "last.safetensors").state for d in ("two", "one"))
+    for k in one:
+        np.testing.assert_allclose(two[k], one[k], atol=1e-6, err_msg=k)
