@@ -277,7 +277,7 @@ class _Done:
     index: int
     probe: Probe
     decoded: bool
-    written: dict[str, str] = field(default_factory=dict)  # recipe key -> sha256 of the PNG made
+    written: int = 0  # PNG files made
 
 
 def _run_task(task: _Task, opts: BuildOptions, staging: str, parent_pid: int) -> _Done:
@@ -315,28 +315,22 @@ def _run_task(task: _Task, opts: BuildOptions, staging: str, parent_pid: int) ->
 def _make_outputs(bgr: np.ndarray, probe: Probe, opts: BuildOptions, staging: Path, hints) -> dict[str, str]:
     """Write the HR and LR not already found (by key) in staging or the hinted files.
 
-    Returns recipe key -> sha256 of each file written (the manifest's hr_sha256/lr_sha256).
+    Returns how many files it wrote.
     """
     hr_key, lr_key = recipe_keys(probe, opts)
     missing = [key for key in (hr_key, lr_key) if _find(key, staging, hints) is None]
-    written = {}
     if not missing:
-        return written
+        return 0
     geo = plan_geometry(probe.size, opts)
     hr = bgr if geo.resized is None else resize(bgr, geo.resized, opts.hr_resize)
     hr = hr[: geo.hr[1], : geo.hr[0]]
     if hr_key in missing:
-        written[hr_key] = _write_staged(staging, hr_key, encode_png(hr, opts.png_level, hr_key))
+        write_output(staging / f"{hr_key}.png", encode_png(hr, opts.png_level, hr_key))
     if lr_key in missing:
         deg = opts.degradation()
         lr = deg.apply(hr, deg.draw(probe.sha256))
-        written[lr_key] = _write_staged(staging, lr_key, encode_png(lr, opts.png_level, lr_key))
-    return written
-
-
-def _write_staged(staging: Path, key: str, png: bytes) -> str:
-    write_output(staging / f"{key}.png", png)
-    return hashlib.sha256(png).hexdigest()
+        write_output(staging / f"{lr_key}.png", encode_png(lr, opts.png_level, lr_key))
+    return len(missing)
 
 
 def write_output(path: Path, data: bytes) -> None:
@@ -417,7 +411,7 @@ def build_dataset(opts: BuildOptions, progress: bool = True) -> BuildReport:
     src, out = Path(opts.src), Path(opts.out)
     sources = scan_sources(src, out)
     _check_out_folder(out)
-    previous, old_outputs, previous_hashes = load_previous(out)
+    previous, old_outputs = load_previous(out)
     workers = opts.workers or default_workers()
     staging = out / STAGING
     created_out = not out.exists()
@@ -434,8 +428,7 @@ def build_dataset(opts: BuildOptions, progress: bool = True) -> BuildReport:
     try:
         done = _run_parallel(tasks, opts, staging, workers, progress, "reading sources")
         decoded = sum(d.decoded for d in done)
-        hashes = {**previous_hashes}
-        written = _collect_hashes(done, hashes)
+        written = sum(d.written for d in done)
         for d in done:
             rel = sources[d.index][0]
             d.probe.source = rel
@@ -449,7 +442,7 @@ def build_dataset(opts: BuildOptions, progress: bool = True) -> BuildReport:
         tasks, in_place = _missing_tasks(src, out, plan, wanted, staging, old_outputs)
         done = _run_parallel(tasks, opts, staging, workers, progress, "writing outputs")
         decoded += sum(d.decoded for d in done)
-        written += _collect_hashes(done, hashes)
+        written += sum(d.written for d in done)
     except UserError:
         _discard_staging(out, staging, created_out)
         raise
@@ -459,7 +452,7 @@ def build_dataset(opts: BuildOptions, progress: bool = True) -> BuildReport:
     _place(out, staging, wanted, old_outputs, in_place)
     _remove_stale(out, {rel for rel, _, _ in wanted})
     _flush_outputs()
-    report = _write_metadata(out, plan, opts, _output_hashes(out, wanted, hashes))
+    report = _write_metadata(out, plan, opts)
     report.decoded, report.written = decoded, written
     report.seconds = time.perf_counter() - started
     return report
@@ -470,18 +463,6 @@ def default_workers() -> int:
     if hasattr(os, "sched_getaffinity"):
         return max(1, len(os.sched_getaffinity(0)))
     return max(1, os.cpu_count() or 1)
-
-
-def _collect_hashes(done: list[_Done], hashes: dict[str, str]) -> int:
-    """Add the sha256 of each PNG made by these tasks; returns how many were made."""
-    for d in done:
-        hashes.update(d.written)
-    return sum(len(d.written) for d in done)
-
-
-def _output_hashes(out: Path, wanted, known: dict[str, str]) -> dict[str, str]:
-    """sha256 per wanted path: from the recipe key when known (a key fixes the bytes), else read."""
-    return {rel: known.get(key) or hashlib.sha256((out / rel).read_bytes()).hexdigest() for rel, key, _ in wanted}
 
 
 def _usable(probe: Probe, opts: BuildOptions) -> bool:
@@ -535,7 +516,7 @@ def _check_out_folder(out: Path) -> None:
             )
 
 
-def load_previous(out: Path) -> tuple[dict[str, Probe], _OldOutputs, dict[str, str]]:
+def load_previous(out: Path) -> tuple[dict[str, Probe], _OldOutputs]:
     """Probes and output paths recorded by the previous build (empty if none or unreadable).
 
     Only facts about source files are trusted from here (checked by size and mtime); output
@@ -543,7 +524,6 @@ def load_previous(out: Path) -> tuple[dict[str, Probe], _OldOutputs, dict[str, s
     """
     probes: dict[str, Probe] = {}
     outputs: dict[str, dict] = {}
-    hashes: dict[str, str] = {}  # recipe key -> sha256 of that output's bytes
     try:
         for line in _read_jsonl(out / MANIFEST):
             rel = line["source"]
@@ -552,9 +532,6 @@ def load_previous(out: Path) -> tuple[dict[str, Probe], _OldOutputs, dict[str, s
                 tuple(line["source_size"]), hex_to_u64(line["phash"]),
             )
             outputs[rel] = {"id": line["id"], "hr": line["hr"], "lr": line["lr"]}
-            for side in ("hr", "lr"):
-                if line.get(f"{side}_recipe") and line.get(f"{side}_sha256"):
-                    hashes[line[f"{side}_recipe"]] = line[f"{side}_sha256"]
         for line in _read_jsonl(out / REJECTED):
             rel, reason = line["source"], line["reason"]
             size = tuple(line["source_size"]) if line.get("source_size") else None
@@ -567,8 +544,8 @@ def load_previous(out: Path) -> tuple[dict[str, Probe], _OldOutputs, dict[str, s
                 None if dependent else reason,
             )
     except (OSError, ValueError, KeyError, TypeError):
-        probes, outputs, hashes = {}, {}, {}
-    return probes, _OldOutputs(out, outputs, _split_folders(out)), hashes
+        probes, outputs = {}, {}
+    return probes, _OldOutputs(out, outputs, _split_folders(out))
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -793,7 +770,7 @@ def _discard_staging(out: Path, staging: Path, created_out: bool) -> None:
         out.rmdir()
 
 
-def _write_metadata(out: Path, plan: _Plan, opts: BuildOptions, output_sha: dict[str, str]) -> BuildReport:
+def _write_metadata(out: Path, plan: _Plan, opts: BuildOptions) -> BuildReport:
     """rejected.jsonl, duplicates.json, manifest.jsonl, then dataset.json, each atomically."""
     deg = opts.degradation()
     rejected = [
@@ -813,17 +790,12 @@ def _write_metadata(out: Path, plan: _Plan, opts: BuildOptions, output_sha: dict
             "source_size": list(probe.size), "bytes": probe.bytes, "mtime_ns": probe.mtime_ns,
             "split": None, "dup_of": None, "hr": None, "lr": None, "hr_size": None,
             "lr_size": None, "hr_resize": None, "crop": None, "degradation": None,
-            "hr_sha256": None, "lr_sha256": None, "hr_recipe": None, "lr_recipe": None,
         }
         if keeper != probe.source:
             line["dup_of"] = plan.ids[keeper]
         else:
             geo = plan_geometry(probe.size, opts)
             hr, lr = plan.output_paths(probe.source, opts.scale)
-            hr_key, lr_key = recipe_keys(probe, opts)
-            line.update(
-                hr_sha256=output_sha[hr], lr_sha256=output_sha[lr], hr_recipe=hr_key, lr_recipe=lr_key,
-            )
             line.update(
                 split=plan.split[probe.source], hr=hr, lr=lr, hr_size=list(geo.hr), lr_size=list(geo.lr),
                 crop=geo.crop(), degradation=deg.draw(probe.sha256),

@@ -86,9 +86,7 @@ def test_layout_manifest_and_dataset_json(tmp_path):
         assert line["lr"] == f"{line['split']}_X2/{line['id']}.png"
         assert line["group"] == line["id"] and line["dup_of"] is None
         hr, lr = read_bgr(out / line["hr"]), read_bgr(out / line["lr"])
-        assert line["hr_sha256"] == hashlib.sha256((out / line["hr"]).read_bytes()).hexdigest()
-        assert line["lr_sha256"] == hashlib.sha256((out / line["lr"]).read_bytes()).hexdigest()
-        assert read_recipe(out / line["hr"]) == line["hr_recipe"] != line["lr_recipe"]
+        assert read_recipe(out / line["hr"]) != read_recipe(out / line["lr"])  # both carry a key
         assert line["sha256"] == hashlib.sha256((src / line["source"]).read_bytes()).hexdigest()
         assert line["phash"] == phash_hex(phash_u64(decode_source(src / line["source"])))
         assert [hr.shape[1], hr.shape[0]] == line["hr_size"]

@@ -7,7 +7,6 @@ leftover staging or temp files fail the comparison).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import signal
@@ -70,8 +69,6 @@ def test_changed_split_and_seed_only_rename(tmp_path, monkeypatch):
     monkeypatch.setattr(srdata.build, "decode_opened", _refuse)
     report = build_dataset(options(src, out, val=2, test=3, seed=4), progress=False)
     assert report.decoded == 0 and report.written == 0
-    for line in manifest(out):  # hashes of moved files carried over correctly
-        assert line["hr_sha256"] == hashlib.sha256((out / line["hr"]).read_bytes()).hexdigest()
     monkeypatch.undo()
     assert tree(out) == clean_build(tmp_path, src, val=2, test=3, seed=4)
 
