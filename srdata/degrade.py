@@ -1,7 +1,8 @@
 """How an HR image becomes its LR partner: blur, downscale, noise, JPEG, in that order.
 
-Everything runs in float32 and is rounded to uint8 once at the end (before the JPEG step,
-which needs uint8), so no intermediate step truncates or double-rounds.
+Everything runs in float (float32; float64 after the matlab filter) and is rounded to uint8
+once at the end (before the JPEG step, which needs uint8), so no intermediate step truncates
+or double-rounds.
 
 Random choices (noise sigma within a range, the noise itself, JPEG quality within a range)
 come from a generator seeded per image from `--seed` and the source's SHA-256, so an image's
