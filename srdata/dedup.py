@@ -2,12 +2,16 @@
 
 `find_groups` is exact (the transitive closure of "Hamming distance <= threshold") and never
 compares all pairs, so a million sources take seconds rather than hours. It uses multi-index
-hashing: the 64 bits are cut into chunks and, by the pigeonhole principle, two hashes within
-distance t agree within a small radius on at least one chunk. Hashes are bucketed by chunk value,
-only hashes in the same bucket (or in buckets a few bit flips apart) become candidate pairs, and
-candidates are verified with a vectorised popcount. A union-find merges the verified pairs into
-groups; pairs whose ends are already in one group are skipped at the level of whole groups, which
-keeps big clusters of near-duplicates from turning into a quadratic number of candidates.
+hashing: the 64 bits are cut into chunks with a search radius each so that, by the pigeonhole
+principle, two hashes within distance t are within the radius on at least one chunk. Hashes are
+bucketed by chunk value; only hashes in the same bucket, or in buckets a few bit flips apart,
+become candidate pairs, verified with a vectorised popcount and merged by an array union-find.
+
+Clusters of near-duplicates would still make big buckets and a quadratic number of candidates,
+so: a star pass first joins each hash to a few hashes of its bucket; pairs are then generated
+between groups, not hashes, comparing a spread sample of each group before the full groups; and
+bucket pairs that still hold many separate groups are solved as a sub-problem on the remaining
+bits. Every shortcut only skips pairs whose ends are already merged, so the result stays exact.
 """
 
 from __future__ import annotations
@@ -181,16 +185,13 @@ def _search_chunk(
     _star_pass(values, keys, t, parent)
     for weight in range(chunk.radius + 1):
         _compress(parent)
-        buckets = _Buckets(keys, chunk.bits, parent)
+        buckets = _Buckets(values, keys, chunk.bits, parent)
         for mask in _flip_masks(chunk.bits, weight):
             a, b = buckets.bucket_pairs(int(mask))
-            if mask:  # pairs of one-hash buckets: compare directly
-                i, j = buckets.lone[a], buckets.lone[b]
-                lone = (i >= 0) & (j >= 0)
-                i, j = i[lone], j[lone]
-                close = _popcount(values[i] ^ values[j]) <= t
-                _union(parent, i[close], j[close])
-                a, b = a[~lone], b[~lone]
+            # Small buckets (most of them, for spread-out hashes): compare every hash pair.
+            small = (buckets.bucket_size[a] <= _SAMPLE) & (buckets.bucket_size[b] <= _SAMPLE)
+            _merge_small_buckets(buckets, a[small], b[small], t, parent, mask == 0)
+            a, b = a[~small], b[~small]
             runs_a, runs_b = buckets.bucket_runs[a], buckets.bucket_runs[b]
             work = runs_a * runs_b // (2 if mask == 0 else 1)
             big = work > _RECURSE_PAIRS
@@ -202,7 +203,7 @@ def _search_chunk(
                 labels = _groups(sub, t - weight, nbits - chunk.bits)
                 _union(parent, members, members[labels])
             for ra, rb in buckets.run_pairs(a[~big], b[~big], same_bucket=mask == 0):
-                _merge_runs(values, buckets, ra, rb, t, parent)
+                _merge_runs(buckets, ra, rb, t, parent)
 
 
 def _drop_bits(values: np.ndarray, shift: int, bits: int) -> np.ndarray:
@@ -238,8 +239,9 @@ class _Buckets:
     """Hashes sorted by (chunk value, group): buckets of equal chunk value, split into runs of
     one group each. Pairs are generated between runs, never inside one (already merged)."""
 
-    def __init__(self, keys: np.ndarray, bits: int, parent: np.ndarray):
+    def __init__(self, values: np.ndarray, keys: np.ndarray, bits: int, parent: np.ndarray):
         self.order = np.lexsort((parent, keys))
+        self.sorted_values = values[self.order]
         sk, sg = keys[self.order], parent[self.order]
         n = sk.size
         new_bucket = np.r_[True, sk[1:] != sk[:-1]]
@@ -252,9 +254,8 @@ class _Buckets:
         nb = self.bucket_key.size
         self.bucket_first_run = np.searchsorted(bucket_of_run, np.arange(nb))
         self.bucket_runs = np.diff(np.r_[self.bucket_first_run, self.run_start.size])
-        # The hash of each bucket holding exactly one (most buckets, for spread-out hashes).
-        lone = (self.bucket_runs == 1) & (self.run_len[self.bucket_first_run] == 1)
-        self.lone = np.where(lone, self.order[self.run_start[self.bucket_first_run]], -1)
+        self.bucket_start = self.run_start[self.bucket_first_run]
+        self.bucket_size = np.diff(np.r_[self.bucket_start, n])
         self.table = None
         if bits <= _DENSE_TABLE_BITS:
             self.table = np.full(1 << bits, -1, dtype=np.int32 if nb < 2**31 else np.int64)
@@ -296,9 +297,38 @@ class _Buckets:
                 yield ra[keep], rb[keep]
 
 
+def _merge_small_buckets(
+    buckets: _Buckets, a: np.ndarray, b: np.ndarray, t: int, parent: np.ndarray,
+    same_bucket: bool,
+) -> None:
+    """Compare every hash of bucket a[k] with every hash of bucket b[k] (or each pair within
+    a[k] once, when same_bucket), for buckets of at most _SAMPLE hashes. Pairs are handled by
+    size class so each class is one regular (pairs x p x q) array: no per-pair bookkeeping."""
+    if a.size == 0:
+        return
+    size_a, size_b = buckets.bucket_size[a], buckets.bucket_size[b]
+    cls = size_a * (_SAMPLE + 1) + size_b
+    by_class = np.argsort(cls, kind="stable")
+    bounds = np.flatnonzero(np.r_[True, np.diff(cls[by_class]) != 0, True])
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        k = by_class[lo:hi]
+        p, q = int(size_a[k[0]]), int(size_b[k[0]])
+        if same_bucket:
+            off_a, off_b = np.triu_indices(p, 1)
+        else:
+            off_a, off_b = np.divmod(np.arange(p * q), q)
+        step = max(1, _PAIR_BATCH // max(1, off_a.size))
+        for s in range(0, k.size, step):
+            kk = k[s : s + step]
+            pa = (buckets.bucket_start[a[kk]][:, None] + off_a).ravel()
+            pb = (buckets.bucket_start[b[kk]][:, None] + off_b).ravel()
+            close = _popcount(buckets.sorted_values[pa] ^ buckets.sorted_values[pb]) <= t
+            if close.any():
+                _union(parent, buckets.order[pa[close]], buckets.order[pb[close]])
+
+
 def _merge_runs(
-    values: np.ndarray, buckets: _Buckets, ra: np.ndarray, rb: np.ndarray, t: int,
-    parent: np.ndarray,
+    buckets: _Buckets, ra: np.ndarray, rb: np.ndarray, t: int, parent: np.ndarray
 ) -> None:
     """Union every hash pair within t between runs ra[k] and rb[k].
 
@@ -311,10 +341,10 @@ def _merge_runs(
     keep = _still_apart(parent, buckets, ra, rb, (len_a > 1) | (len_b > 1))
     ra, rb, len_a, len_b = ra[keep], rb[keep], len_a[keep], len_b[keep]
     start_a, start_b = buckets.run_start[ra], buckets.run_start[rb]
-    _merge_blocks(values, buckets, start_a, len_a, start_b, len_b, t, parent, _SAMPLE)
+    _merge_blocks(buckets, start_a, len_a, start_b, len_b, t, parent, _SAMPLE)
     left = _still_apart(parent, buckets, ra, rb, np.maximum(len_a, len_b) > _SAMPLE, False)
     if left.any():
-        _merge_blocks(values, buckets, start_a[left], len_a[left], start_b[left], len_b[left],
+        _merge_blocks(buckets, start_a[left], len_a[left], start_b[left], len_b[left],
                       t, parent)
 
 
@@ -331,9 +361,8 @@ def _still_apart(
 
 
 def _merge_blocks(
-    values: np.ndarray, buckets: _Buckets, a_start: np.ndarray, a_len: np.ndarray,
-    b_start: np.ndarray, b_len: np.ndarray, t: int, parent: np.ndarray,
-    sample: int | None = None,
+    buckets: _Buckets, a_start: np.ndarray, a_len: np.ndarray, b_start: np.ndarray,
+    b_len: np.ndarray, t: int, parent: np.ndarray, sample: int | None = None,
 ) -> None:
     """Verify all pairs of sorted positions between the blocks (or between `sample` positions
     evenly spread over each block: neighbours in sorted order are alike, so a spread sample
@@ -341,12 +370,12 @@ def _merge_blocks(
     a_n = a_len if sample is None else np.minimum(a_len, sample)
     b_n = b_len if sample is None else np.minimum(b_len, sample)
     for blk, oa, ob in _block_pairs(a_n, b_n):
-        pa = a_start[blk] + oa * a_len[blk] // a_n[blk]
-        pb = b_start[blk] + ob * b_len[blk] // b_n[blk]
-        i, j = buckets.order[pa], buckets.order[pb]
-        close = _popcount(values[i] ^ values[j]) <= t
+        if sample is not None:
+            oa, ob = oa * a_len[blk] // a_n[blk], ob * b_len[blk] // b_n[blk]
+        pa, pb = a_start[blk] + oa, b_start[blk] + ob
+        close = _popcount(buckets.sorted_values[pa] ^ buckets.sorted_values[pb]) <= t
         if close.any():
-            _union(parent, i[close], j[close])
+            _union(parent, buckets.order[pa[close]], buckets.order[pb[close]])
 
 
 def _block_pairs(
@@ -379,7 +408,8 @@ def _block_pairs(
         if total:
             p = np.repeat(np.arange(s, e), sz)
             off = np.arange(total) - np.repeat(np.cumsum(sz) - sz, sz)
-            yield blocks[blk[p]], row0[p] + off // width[p], off % width[p]
+            row, col = np.divmod(off, width[p])
+            yield blocks[blk[p]], row0[p] + row, col
         begin, s = int(ends[e - 1]), e
 
 
