@@ -128,11 +128,22 @@ def memory_child(engine: str, source: str, side: int) -> None:
     from sr_train.tiling import upscale
 
     loaded = open_engine(source, engine)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = peak_rss_gb()
     img = np.random.default_rng(0).random((side, side, 3), dtype=np.float32)
     upscale(loaded.model, img, loaded.scale, tile=0)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(f"peak {peak / 1e6:.2f} GB (model loaded: {before / 1e6:.2f} GB)")
+    print(f"peak {peak_rss_gb():.2f} GB (model loaded: {before:.2f} GB)")
+
+
+def peak_rss_gb() -> float:
+    """This process's peak RSS. VmHWM starts afresh at exec; getrusage's ru_maxrss does not on
+    Linux (a child forked from a big parent starts with the parent's peak), so it is the fallback."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1e6
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
 
 
 def main() -> None:

@@ -20,11 +20,22 @@ from pathlib import Path
 import numpy as np
 
 from sr_train.export import INFO_NAME, MODEL_STEM, ONNX_NAME, export_weights, file_sha256, read_info
+from sr_train.tiling import DEFAULT_TILE
 from srdata.errors import UserError
 
 ENGINES = ("paddle", "onnx")
 # bench/predict.py, same exported RRDBNet/Compact, 1 thread: ONNX Runtime was faster (see the predict notes).
 DEFAULT_ENGINE = "onnx"
+
+# Default tile per runner, for peak memory under 2 GB with RRDBNet nb 23 nf 64 x4 (peak RSS of one
+# forward pass on side x side inputs, `bench/predict.py --memory --arch rrdbnet`; side = tile + 2 x 16):
+# - Paddle dygraph: 144 px 1.47 GB, 160 px 1.71 GB -> 128 (sr_train.tiling.DEFAULT_TILE);
+# - Paddle jit.load of an export: 144 px 1.80 GB, 160 px 2.07 GB -> 112;
+# - ONNX Runtime: 160 px 1.09 GB, 224 px 1.64 GB, 288 px 2.41 GB -> 192 (fewer, larger tiles: less
+#   pad overhead, 1.36x the tile's pixels instead of 1.56x).
+DYGRAPH_TILE = DEFAULT_TILE
+PADDLE_EXPORT_TILE = 112
+ONNX_TILE = 192
 
 
 @dataclass
@@ -36,6 +47,7 @@ class Engine:
     scale: int
     in_nc: int
     input_multiple: int
+    default_tile: int
 
 
 class OnnxRunner:
@@ -79,7 +91,7 @@ def open_engine(weights: str | os.PathLike, engine: str = DEFAULT_ENGINE, cache_
         disable_onednn()
         model = load_model(weights)
         return Engine("paddle", model, int(model.arch["scale"]), int(model.arch["in_nc"]),
-                      int(getattr(model, "input_multiple", 1)))
+                      int(getattr(model, "input_multiple", 1)), DYGRAPH_TILE)
     return _open_export(onnx_export_for(weights, cache_dir), "onnx")
 
 
@@ -90,7 +102,7 @@ def _open_export(folder: Path, engine: str) -> Engine:
                         f"run `sr-train export --format {engine} --out {folder}` or choose --engine "
                         f"{info.formats[0]}")
     if engine == "onnx":
-        model = OnnxRunner(folder / ONNX_NAME, info.input_multiple)
+        model, tile = OnnxRunner(folder / ONNX_NAME, info.input_multiple), ONNX_TILE
     else:
         import paddle
 
@@ -98,7 +110,8 @@ def _open_export(folder: Path, engine: str) -> Engine:
         model = paddle.jit.load(str(folder / MODEL_STEM))
         model.eval()
         model.input_multiple = info.input_multiple
-    return Engine(engine, model, info.scale, info.in_nc, info.input_multiple)
+        tile = PADDLE_EXPORT_TILE
+    return Engine(engine, model, info.scale, info.in_nc, info.input_multiple, tile)
 
 
 def disable_onednn() -> None:

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from sr_train.engines import DEFAULT_ENGINE, ENGINES, Engine, open_engine
-from sr_train.tiling import DEFAULT_PAD, DEFAULT_TILE, upscale
+from sr_train.tiling import DEFAULT_PAD, upscale
 from srdata.atomic import is_temp_name, write_bytes
 from srdata.errors import UserError
 
@@ -39,7 +39,7 @@ class PredictOptions:
     weights: Path
     inputs: list[Path]
     out: Path
-    tile: int = DEFAULT_TILE
+    tile: int | None = None  # None: the engine's default (sr_train.engines: memory under 2 GB)
     tile_pad: int = DEFAULT_PAD
     outscale: float | None = None
     alpha: str = "bicubic"
@@ -68,7 +68,7 @@ class SkipImage(Exception):
 
 def check_options(opts: PredictOptions) -> None:
     """UserError for every option that makes the whole run impossible (before loading anything)."""
-    if opts.tile < 0:
+    if opts.tile is not None and opts.tile < 0:
         raise UserError(f"--tile {opts.tile}: must be >= 0 (0 = whole image at once)")
     if opts.tile_pad < 0:
         raise UserError(f"--tile-pad {opts.tile_pad}: must be >= 0")
@@ -174,7 +174,8 @@ def upscale_image(img: np.ndarray, grey: bool, engine: Engine, opts: PredictOpti
     """Upscale an OpenCV image (uint8/uint16, grey/BGR/BGRA) and return one of the same kind
     (grey+alpha comes back as 2 channels)."""
     rgb, alpha = split_channels(img, grey)
-    out = upscale(engine.model, rgb, engine.scale, opts.tile, opts.tile_pad, on_tile=on_tile)
+    tile = engine.default_tile if opts.tile is None else opts.tile
+    out = upscale(engine.model, rgb, engine.scale, tile, opts.tile_pad, on_tile=on_tile)
     out_alpha = None if alpha is None else upscale_alpha(alpha, engine, opts)
     if opts.outscale is not None:
         size = outscale_size(rgb.shape[:2], opts.outscale)
@@ -188,7 +189,8 @@ def upscale_alpha(alpha: np.ndarray, engine: Engine, opts: PredictOptions) -> np
     """The alpha channel at the model's scale: bicubic (cheap, soft) or run through the model as grey."""
     if opts.alpha == "model":
         grey = np.repeat(alpha[:, :, None], 3, axis=2)
-        return upscale(engine.model, grey, engine.scale, opts.tile, opts.tile_pad).mean(axis=2)
+        tile = engine.default_tile if opts.tile is None else opts.tile
+        return upscale(engine.model, grey, engine.scale, tile, opts.tile_pad).mean(axis=2)
     size = (alpha.shape[1] * engine.scale, alpha.shape[0] * engine.scale)
     return np.clip(cv2.resize(alpha, size, interpolation=cv2.INTER_CUBIC), 0, 1)
 

@@ -20,15 +20,15 @@ from typing import Callable
 import numpy as np
 
 # Paddle's CPU convolutions unfold their input (im2col), so RRDBNet's memory grows with the tile's
-# area at 4x: measured peak RSS of one forward pass of sr_train.models.RRDBNet (nf 64, gc 32, x4) on
-# a side x side input, 1 thread: 160 px 1.57 GB, 176 px 1.83 GB, 192 px 2.12 GB (the trunk's depth
-# adds only its weights, 67 MB for nb 23: 1.44 GB measured for nb 23 on 144 px). A 128 px tile
-# plus 2 x 16 px of pad is a 160 px input: under 2 GB with room for the image buffers.
-# Re-measure: `bench/predict.py --memory`.
+# area at 4x. Peak RSS of one forward pass of the dygraph RRDBNet (nb 23, nf 64, gc 32, x4, 1 thread)
+# on side x side inputs, `bench/predict.py --memory --arch rrdbnet --engines paddle-dygraph`:
+# 144 px 1.47 GB, 160 px 1.71 GB (and 2.1 GB at 192 px, measured with nb 1). A 128 px tile plus
+# 2 x 16 px of pad is a 160 px input: under 2 GB. (sr_train.engines has the other runners' tiles.)
 DEFAULT_TILE = 128
 # Context around each tile. Exact (to float rounding) for models that see at most this far, e.g.
 # Compact with nc <= 12 (receptive-field radius nc + 2 LR px, + 2 for the bicubic skip); deeper
-# networks (RRDBNet) see further but what lies > 16 px away barely moves a pixel.
+# networks see further: a 1-block RRDBNet tiled at this pad differs from untiled by at most
+# 0.05/255 (8/255 at pad 2; tests/test_tiling.py checks <= 1/255 on srkit's models).
 DEFAULT_PAD = 16
 
 

@@ -293,3 +293,24 @@ def test_decompression_bomb_is_skipped_before_decoding(weights, tmp_path, capsys
     assert _run(weights, tmp_path / "in", "--out", tmp_path / "out") == 1
     assert "10x10 is more than" in capsys.readouterr().err
     assert not (tmp_path / "out" / "big.png").exists()
+
+
+def test_default_tile_follows_the_engine(weights, tmp_path, monkeypatch):
+    """Without --tile each runner gets the tile its memory measurement allows (sr_train.engines)."""
+    import sr_train.predict as predict_module
+    from sr_train.engines import ONNX_TILE, PADDLE_EXPORT_TILE
+    from sr_train.tiling import DEFAULT_TILE
+
+    used = []
+
+    def recording_upscale(model, lr, scale, tile, tile_pad, on_tile=None):
+        used.append(tile)
+        return upscale(model, lr, scale, tile, tile_pad, on_tile)
+
+    monkeypatch.setattr(predict_module, "upscale", recording_upscale)
+    src = _save(tmp_path / "a.png", _rgb(8, 8))
+    assert main(["export", "--weights", str(weights), "--format", "paddle", "--out", str(tmp_path / "exp")]) == 0
+    for source, engine in [(weights, "paddle"), (weights, "onnx"), (tmp_path / "exp", "paddle")]:
+        predict(PredictOptions(weights=source, inputs=[src], out=tmp_path / engine, engine=engine), progress=False)
+    predict(PredictOptions(weights=weights, inputs=[src], out=tmp_path / "x", engine="onnx", tile=40), progress=False)
+    assert used == [DEFAULT_TILE, ONNX_TILE, PADDLE_EXPORT_TILE, 40]
