@@ -170,7 +170,7 @@ def fit(recipe: Recipe, resume: str | None = None, progress: bool = True, consol
             t_step = time.perf_counter()
             with paddle.amp.auto_cast(enable=use_amp):
                 sr = net(lq)
-            loss = pixel_loss(sr.astype("float32"), gt)
+            loss = pixel_loss(sr.astype("float32"), gt, recipe.train.loss)
             loss_value = mean_over_processes(loss, world)
             if not math.isfinite(loss_value):
                 last = list_states(run_dir)
@@ -253,8 +253,17 @@ def fit(recipe: Recipe, resume: str | None = None, progress: bool = True, consol
 
 # ============================================================================ helpers of the loop
 
-def pixel_loss(sr, gt):
-    """ESRGAN's PSNR-stage loss: mean absolute error (L1) against the HR patch."""
+def pixel_loss(sr, gt, kind: str = "l1"):
+    """The PSNR-stage loss against the HR patch: "l1" (ESRGAN, PaddleGAN) or "mse".
+
+    Why mse exists: on cartoons most pixels are flat and the bicubic skip already gets them
+    exactly right. L1 gives every such pixel a full-size gradient sign(error) however tiny its
+    error, so 90% of the pixels keep pushing the residual back to zero and the few edge pixels
+    cannot teach anything: measured here, Compact nf32/nc8 stayed at bicubic's val PSNR (±0.002 dB)
+    for 300 iterations at lr 1e-4 .. 5e-3, while mse (error-weighted gradients) gained +0.3 dB.
+    """
+    if kind == "mse":
+        return F.mse_loss(sr, gt)
     return F.l1_loss(sr, gt)
 
 

@@ -70,6 +70,7 @@ class TrainConfig:
     batch_size: int = 16
     patch_size: int = 128  # HR pixels; the LR crop is patch_size / scale
     lr: float = 2e-4
+    loss: str = "l1"  # l1 (ESRGAN/PaddleGAN's PSNR stage) | mse (learns faster on flat cartoon images, see fit.pixel_loss)
     beta1: float = 0.9
     beta2: float = 0.99
     weight_decay: float = 0.0
@@ -355,6 +356,8 @@ def check_recipe(recipe: Recipe) -> None:
         raise UserError(f"{src}: train.ema is a decay in [0, 1) (e.g. 0.999), got {recipe.train.ema}")
     if recipe.model.arch not in ("rrdbnet", "compact"):
         raise UserError(f"{src}: model.arch: unknown architecture {recipe.model.arch!r}: use rrdbnet or compact")
+    if recipe.train.loss not in ("l1", "mse"):
+        raise UserError(f"{src}: train.loss: unknown loss {recipe.train.loss!r}: use l1 or mse")
     schedulers = ("cosine_restart", "multistep", "constant")
     sched = recipe.train.scheduler
     if sched.name not in schedulers:

@@ -177,9 +177,9 @@ def test_nan_loss_stops_and_keeps_the_last_good_state(pairs_dir, tmp_path, monke
     real = fit_module.pixel_loss
     calls = {"n": 0}
 
-    def poisoned(sr, gt):
+    def poisoned(sr, gt, kind):
         calls["n"] += 1
-        loss = real(sr, gt)
+        loss = real(sr, gt, kind)
         return loss * float("nan") if calls["n"] == 5 else loss
 
     monkeypatch.setattr(fit_module, "pixel_loss", poisoned)
@@ -251,6 +251,14 @@ def test_loader_workers_do_not_change_the_batches(pairs_dir):
     for (a, b), (c, d) in zip(serial, parallel):
         np.testing.assert_array_equal(a, c)
         np.testing.assert_array_equal(b, d)
+
+
+def test_pixel_losses():
+    import paddle
+
+    sr, gt = paddle.to_tensor([[0.0, 0.5]]), paddle.to_tensor([[0.1, 0.1]])
+    assert float(fit_module.pixel_loss(sr, gt, "l1")) == pytest.approx(0.25)
+    assert float(fit_module.pixel_loss(sr, gt, "mse")) == pytest.approx((0.01 + 0.16) / 2)
 
 
 def test_learning_rate_schedules():

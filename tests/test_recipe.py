@@ -174,6 +174,7 @@ def test_unknown_top_level_key_lists_valid_ones(tmp_path):
     ("train:\n  iters: 0\n", r"train\.iters must be > 0"),
     ("model:\n  arch: srcnn\n", r"unknown architecture 'srcnn'"),
     ("train:\n  scheduler:\n    name: step\n", r"unknown scheduler 'step'"),
+    ("train:\n  loss: l3\n", r"unknown loss 'l3': use l1 or mse"),
 ])
 def test_bad_values_name_file_and_key(tmp_path, text, match):
     with pytest.raises(UserError, match=match) as info:
