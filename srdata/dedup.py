@@ -50,7 +50,8 @@ def phash_u64(img: Image.Image | np.ndarray) -> int:
     """imagehash's 64-bit pHash of a PIL image or a uint8 HWC RGB array, as an unsigned int.
 
     Bits are ImageHash.hash in row-major order, first bit most significant, so
-    `phash_hex(phash_u64(im)) == str(imagehash.phash(im))`.
+    `phash_hex(phash_u64(im)) == str(imagehash.phash(im))`. imagehash converts to grey and
+    ignores alpha, so pass the decoded RGB (alpha already composited) that the dataset uses.
     """
     if isinstance(img, np.ndarray):
         if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
