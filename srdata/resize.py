@@ -17,9 +17,12 @@ _A = -0.5  # MATLAB's cubic kernel (Keys, a = -0.5)
 def imresize_matlab(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Resize an HW or HWC image (uint8 or float) to size=(width, height), as OpenCV orders it.
 
-    Returns float64 in the input's value range; the caller rounds. Each axis is a separate 1-D
-    filter: per output pixel, the source indices and weights are computed once, then applied
-    as a few whole-array gathers (one per kernel tap), never a loop over pixels.
+    Returns float64 in the input's value range; the caller rounds (MATLAB rounds half away from
+    zero and saturates). For uint8 input the result between the two 1-D passes is rounded as
+    MATLAB does, so uint8 in -> bit-exact MATLAB out after that final rounding; float input
+    behaves like MATLAB on doubles. Each axis is a separate 1-D filter: per output pixel, the
+    source indices and weights are computed once, then applied as a few whole-array gathers
+    (one per kernel tap), never a loop over pixels.
     """
     if not isinstance(img, np.ndarray) or img.ndim not in (2, 3) or img.size == 0:
         raise ValueError(
@@ -31,11 +34,14 @@ def imresize_matlab(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     width, height = (int(v) for v in size)
     if width < 1 or height < 1:
         raise ValueError(f"imresize_matlab: output size must be positive, got {size}")
-    out = img
+    first, second = sorted((0, 1), key=lambda ax: (height, width)[ax] / img.shape[ax])
     # Shrink along the axis that shrinks most first, as MATLAB does (fewest operations).
-    for axis in sorted((0, 1), key=lambda ax: (height, width)[ax] / img.shape[ax]):
-        out = _resize_axis(out, axis, (height, width)[axis])
-    return out
+    out = _resize_axis(img, first, (height, width)[first])
+    if img.dtype == np.uint8:
+        # MATLAB keeps the image's class between the two passes: uint8 in, the intermediate is
+        # rounded (half away from zero) and saturated. Benchmark LR images were made this way.
+        out = np.floor(np.clip(out, 0, 255) + 0.5)
+    return _resize_axis(out, second, (height, width)[second])
 
 
 def _resize_axis(img: np.ndarray, axis: int, out_len: int) -> np.ndarray:

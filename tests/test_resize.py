@@ -82,20 +82,36 @@ def test_each_axis_matches_the_scalar_reference(in_len, out_len):
 @pytest.mark.parametrize("shape", [(30, 41), (30, 41, 3)])
 @pytest.mark.parametrize("size", [(10, 7), (13, 11), (82, 60), (41, 30)])
 def test_shape_constant_and_dtype(shape, size):
-    img = np.full(shape, 173, dtype=np.uint8)
+    img = np.full(shape, 173, dtype=np.uint8)  # uint8: also checks the intermediate rounding
     out = imresize_matlab(img, size)
     assert out.shape == (size[1], size[0]) + shape[2:]
     assert out.dtype == np.float64
     assert np.allclose(out, 173.0, atol=1e-9)
 
 
-def test_channels_are_resized_independently_and_uint8_equals_float():
+def test_channels_are_resized_independently():
     rng = np.random.default_rng(5)
-    img = rng.integers(0, 256, (40, 52, 3), dtype=np.uint8)
+    img = rng.random((40, 52, 3)) * 255
     out = imresize_matlab(img, (13, 10))
     for c in range(3):
         assert np.allclose(out[..., c], imresize_matlab(img[..., c], (13, 10)))
-    assert np.allclose(out, imresize_matlab(img.astype(np.float32), (13, 10)))
+
+
+def test_uint8_rounds_between_passes_like_matlab():
+    """MATLAB keeps uint8 between the row and column passes (rounded half away from zero,
+    saturated); a float image is not rounded. Rows shrink more here, so they go first."""
+    rng = np.random.default_rng(6)
+    img = rng.integers(0, 256, (60, 40), dtype=np.uint8)
+    img[:12, :] = 255  # bright rows then dark ones: the row pass overshoots past 255
+    img[12:18, :] = 0
+    out = imresize_matlab(img, (20, 10))  # rows 60 -> 10 (x1/6), columns 40 -> 20 (x1/2)
+    rows = np.array([scalar_reference_1d(list(col), 10) for col in img.T.astype(float)]).T
+    rows = np.floor(np.clip(rows, 0, 255) + 0.5)
+    expected = np.array([scalar_reference_1d(list(r), 20) for r in rows])
+    assert np.allclose(out, expected, atol=1e-9)
+    as_float = imresize_matlab(img.astype(np.float64), (20, 10))
+    assert as_float.max() > 255 and out.max() <= 255  # doubles are never saturated
+    assert not np.allclose(out[2:], as_float[2:]) and np.abs(out - as_float)[2:].max() < 1.0
 
 
 def test_same_size_is_identity():
