@@ -1,12 +1,13 @@
 """Speed of `sr-train predict` with each engine on the same exported model, in one run.
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/predict.py [--arch compact|rrdbnet] [--crop 192] [--images 4]
+    OMP_NUM_THREADS=1 .venv/bin/python bench/predict.py [--arch compact|rrdbnet] [--crop 256] [--images 3] [--tile N]
     OMP_NUM_THREADS=1 .venv/bin/python bench/predict.py --memory [--arch rrdbnet] [--sides 160,176,192]
 
 A network of the chosen architecture (the shipped recipes' sizes: Compact nf 64 nc 16, RRDBNet
 nb 23 nf 64 gc 32, x4; random weights, which do not change the speed) is exported once in both
 formats into one folder, and `predict()` runs that folder with `--engine paddle` (paddle.jit.load)
-and `--engine onnx` (onnxruntime) on the same crops of data/samples, with the default tiling.
+and `--engine onnx` (onnxruntime) on the same crops of data/samples, with each engine's default
+tile (what `sr-train predict` does) or one `--tile` for all (the engines alone).
 The dygraph model rebuilt from the weights file (what eval and validation run) is timed too.
 Printed: output megapixels/s per engine and the ratios against the Paddle export, best of
 --repeat interleaved runs (the machine may be shared), after one untimed warm-up per engine.
@@ -34,9 +35,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from sr_train.engines import ONNX_TILE, PADDLE_EXPORT_TILE  # noqa: E402
 from sr_train.export import export_model  # noqa: E402
 from sr_train.models import build_model, init_weights  # noqa: E402
 from sr_train.predict import PredictOptions, predict  # noqa: E402
+from sr_train.tiling import DEFAULT_TILE  # noqa: E402
 from sr_train.weights import model_state, save_weights  # noqa: E402
 
 ARCHS = {
@@ -70,10 +73,10 @@ def make_crops(count: int, crop: int, folder: Path) -> list[Path]:
     return paths
 
 
-def timed_predict(weights: Path, engine: str, inputs: list[Path], out: Path) -> tuple[float, float]:
-    """(output megapixels, wall seconds) of one predict run."""
+def timed_predict(weights: Path, engine: str, inputs: list[Path], out: Path, tile: int | None = None) -> tuple[float, float]:
+    """(output megapixels, wall seconds) of one predict run (tile None: the engine's default)."""
     shutil.rmtree(out, ignore_errors=True)
-    report = predict(PredictOptions(weights=weights, inputs=inputs, out=out, engine=engine), progress=False)
+    report = predict(PredictOptions(weights=weights, inputs=inputs, out=out, engine=engine, tile=tile), progress=False)
     assert not report.skipped, report.skipped
     return report.output_megapixels, report.seconds
 
@@ -97,10 +100,12 @@ def bench_speed(args) -> None:
         best: dict[str, float] = {}
         for _ in range(args.repeat):
             for name, (source, engine) in runs.items():
-                megapixels, seconds = timed_predict(source, engine, crops, tmp / "out")
+                megapixels, seconds = timed_predict(source, engine, crops, tmp / "out", args.tile)
                 best[name] = max(best.get(name, 0.0), megapixels / seconds)
     threads = os.environ.get("OMP_NUM_THREADS", "unset")
-    print(f"{len(crops)} crops of {args.crop}x{args.crop} from data/samples, x{arch['scale']}, "
+    tiles = f"--tile {args.tile}" if args.tile is not None else (
+        f"default tiles (onnx {ONNX_TILE}, paddle export {PADDLE_EXPORT_TILE}, dygraph {DEFAULT_TILE})")
+    print(f"{len(crops)} crops of {args.crop}x{args.crop} from data/samples, x{arch['scale']}, {tiles}, "
           f"OMP_NUM_THREADS={threads}, best of {args.repeat}")
     baseline = best["paddle (jit.load export)"]
     for name, speed in best.items():
@@ -149,9 +154,10 @@ def peak_rss_gb() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", choices=sorted(ARCHS), default="compact")
-    parser.add_argument("--images", type=int, default=4)
-    parser.add_argument("--crop", type=int, default=192, help="side of the LR crops, pixels")
+    parser.add_argument("--images", type=int, default=3)
+    parser.add_argument("--crop", type=int, default=256, help="side of the LR crops, pixels")
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--tile", type=int, help="same tile for every engine (default: each engine's own)")
     parser.add_argument("--memory", action="store_true", help="measure peak RSS per input side instead")
     parser.add_argument("--sides", default="160,176,192")
     parser.add_argument("--engines", default="paddle-dygraph,paddle-export,onnx-export",
