@@ -282,8 +282,11 @@ def _progress_bar(enabled: bool):
     from rich.text import Text
 
     class MegapixelsPerSecond(ProgressColumn):
+        """Average since the start: rich's own speed is a short-window estimate that jumps with tiles."""
+
         def render(self, task) -> Text:
-            return Text(f"{task.speed:.3f} MP/s" if task.speed else "-- MP/s")
+            elapsed = task.elapsed or 0.0
+            return Text(f"{task.completed / elapsed:.3f} MP/s" if elapsed > 0 and task.completed else "-- MP/s")
 
     return Progress(TextColumn("{task.description}"), BarColumn(),
                     TextColumn("{task.completed:.2f}/{task.total:.2f} output MP"), MegapixelsPerSecond(),

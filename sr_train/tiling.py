@@ -15,6 +15,7 @@ maps a float32 NCHW numpy array to a numpy array (e.g. an ONNX Runtime session w
 
 from __future__ import annotations
 
+import sys
 from typing import Callable
 
 import numpy as np
@@ -102,9 +103,9 @@ def _upscale_padded(model, img: np.ndarray, scale: int, tile: int, pad: int, tru
 def run_model(model, img: np.ndarray) -> np.ndarray:
     """Run `model` on one float32 HWC image and return float32 HWC (not clipped)."""
     batch = np.ascontiguousarray(img.transpose(2, 0, 1)[None], dtype=np.float32)
-    import paddle  # here, so that callers with an ONNX runner never pay for importing Paddle
-
-    if isinstance(model, paddle.nn.Layer):
+    # A Paddle Layer exists only if Paddle was imported; an ONNX runner never pays the ~2 s import.
+    paddle = sys.modules.get("paddle")
+    if paddle is not None and isinstance(model, paddle.nn.Layer):
         with paddle.no_grad():
             result = model(paddle.to_tensor(batch)).numpy()
     else:
