@@ -24,7 +24,7 @@ from srdata.atomic import write_bytes  # noqa: E402
 from srdata.errors import UserError  # noqa: E402
 from srdata.metrics import psnr  # noqa: E402
 
-LABEL_HEIGHT = 28
+LABEL_HEIGHT = 28  # at the smallest font
 GAP = 6
 
 
@@ -72,15 +72,23 @@ def crop_panels(panels, crop: tuple[int, int, int, int], scale: int):
     return [(label, img[y: y + h, x: x + w]) for label, img in panels]
 
 
+def label_style(panel_width: int) -> tuple[float, int, int]:
+    """(font scale, thickness, label strip height): text readable at any panel size (0.6 up to 500 px)."""
+    font_scale = max(0.6, panel_width / 800)
+    return font_scale, max(1, round(font_scale)), int(LABEL_HEIGHT * font_scale / 0.6)
+
+
 def compose(panels: list[tuple[str, np.ndarray]]) -> np.ndarray:
     """Panels in a row on white, each with its label above it."""
     height = max(img.shape[0] for _, img in panels)
     width = sum(img.shape[1] for _, img in panels) + GAP * (len(panels) - 1)
-    sheet = np.full((height + LABEL_HEIGHT, width, 3), 255, np.uint8)
+    font_scale, thickness, label_height = label_style(min(img.shape[1] for _, img in panels))
+    sheet = np.full((height + label_height, width, 3), 255, np.uint8)
     x = 0
     for label, img in panels:
-        sheet[LABEL_HEIGHT: LABEL_HEIGHT + img.shape[0], x: x + img.shape[1]] = img
-        cv2.putText(sheet, label, (x + 4, LABEL_HEIGHT - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
+        sheet[label_height: label_height + img.shape[0], x: x + img.shape[1]] = img
+        cv2.putText(sheet, label, (x + 4, label_height - int(8 * font_scale / 0.6)), cv2.FONT_HERSHEY_SIMPLEX,
+                    font_scale, (0, 0, 0), thickness, cv2.LINE_AA)
         x += img.shape[1] + GAP
     return sheet
 
