@@ -25,11 +25,13 @@ from sr_train.engines import DEFAULT_ENGINE, ENGINES, Engine, open_engine
 from sr_train.tiling import DEFAULT_PAD, upscale
 from srdata.atomic import is_temp_name, write_bytes
 from srdata.errors import UserError
+from srdata.imageio import apply_orientation
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 ALPHA_MODES = ("bicubic", "model")
 MAX_PIXELS = 200_000_000  # refuse decompression bombs before OpenCV allocates them
 GREY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L")
+EXIF_ORIENTATION = 0x0112
 
 
 @dataclass
@@ -119,8 +121,10 @@ def read_image(path: Path) -> tuple[np.ndarray, bool]:
     """(pixels as OpenCV decodes them unchanged: uint8/uint16, 1/3/4 channels, BGR; is the file grey).
 
     OpenCV turns grey+alpha into BGRA, so greyness comes from the file's header (Pillow's mode).
+    The EXIF orientation, which OpenCV ignores when reading unchanged, is applied as srdata build
+    applies it to training sources, so outputs come out upright like their inputs look.
     """
-    mode = _probe(path)
+    header = _checked_header(path)
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if img is None:
         raise SkipImage("not a readable image (corrupt, truncated or an unsupported format)")
@@ -128,30 +132,38 @@ def read_image(path: Path) -> tuple[np.ndarray, bool]:
         raise SkipImage(f"{img.dtype} samples are not supported: convert to 8- or 16-bit PNG")
     if img.ndim == 3 and img.shape[2] not in (1, 3, 4):
         raise SkipImage(f"{img.shape[2]} channels are not supported: use grey, RGB or RGBA")
-    return img, img.ndim == 2 or img.shape[2] == 1 or mode in GREY_MODES
+    if header is not None:
+        img = apply_orientation(img, header.orientation)
+    return img, img.ndim == 2 or img.shape[2] == 1 or (header is not None and header.mode in GREY_MODES)
 
 
-def _probe(path: Path) -> str | None:
-    """Pillow's mode of the file, after refusing decompression bombs (None: Pillow cannot parse it)."""
+@dataclass(frozen=True)
+class Header:
+    width: int
+    height: int
+    mode: str
+    orientation: int
+
+
+def _checked_header(path: Path) -> Header | None:
+    """The file's header after refusing decompression bombs (None: Pillow cannot parse it)."""
     header = image_header(path)
-    if header is None:
-        return None
-    width, height, mode = header
-    if width * height > MAX_PIXELS:
-        raise SkipImage(f"{width}x{height} is more than {MAX_PIXELS // 1_000_000} megapixels")
-    return mode
+    if header is not None and header.width * header.height > MAX_PIXELS:
+        raise SkipImage(f"{header.width}x{header.height} is more than {MAX_PIXELS // 1_000_000} megapixels")
+    return header
 
 
-def image_header(path: Path) -> tuple[int, int, str] | None:
-    """(width, height, Pillow mode) from the file's header without decoding it; None if Pillow
-    cannot parse it (OpenCV may still: 16-bit TIFF), SkipImage for a decompression bomb."""
+def image_header(path: Path) -> Header | None:
+    """Size, Pillow mode and EXIF orientation without decoding the pixels; None if Pillow cannot
+    parse the file (OpenCV may still: 16-bit TIFF), SkipImage for a decompression bomb."""
     from PIL import Image
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
             with Image.open(path) as probe:
-                return probe.size[0], probe.size[1], probe.mode
+                orientation = int(probe.getexif().get(EXIF_ORIENTATION, 1) or 1)
+                return Header(probe.size[0], probe.size[1], probe.mode, orientation)
         except Image.DecompressionBombError as exc:
             raise SkipImage(" ".join(str(exc).split())) from None
         except Exception:  # noqa: BLE001 - any parse failure: let OpenCV try and report
@@ -273,7 +285,7 @@ def _total_input_pixels(jobs: list[Job]) -> int:
             header = image_header(job.source)
         except SkipImage:  # reported when the file's turn comes
             continue
-        total += header[0] * header[1] if header else 0
+        total += header.width * header.height if header else 0
     return total
 
 

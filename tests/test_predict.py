@@ -314,3 +314,20 @@ def test_default_tile_follows_the_engine(weights, tmp_path, monkeypatch):
         predict(PredictOptions(weights=source, inputs=[src], out=tmp_path / engine, engine=engine), progress=False)
     predict(PredictOptions(weights=weights, inputs=[src], out=tmp_path / "x", engine="onnx", tile=40), progress=False)
     assert used == [DEFAULT_TILE, ONNX_TILE, PADDLE_EXPORT_TILE, 40]
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_is_applied_like_pillow_does(tmp_path, orientation):
+    from PIL import ImageOps
+
+    from sr_train.predict import read_image
+
+    img = Image.fromarray(_rgb(10, 16))
+    exif = img.getexif()
+    exif[0x0112] = orientation
+    path = tmp_path / "o.png"
+    img.save(path, exif=exif)
+    pixels, grey = read_image(path)
+    upright = np.asarray(ImageOps.exif_transpose(Image.open(path)))
+    np.testing.assert_array_equal(cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB), upright)
+    assert not grey
