@@ -125,6 +125,8 @@ def read_image(path: Path) -> tuple[np.ndarray, bool]:
     applies it to training sources, so outputs come out upright like their inputs look.
     """
     header = _checked_header(path)
+    if header is not None and header.format in ("JPEG", "MPO"):
+        _check_jpeg_complete(path)
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if img is None:
         raise SkipImage("not a readable image (corrupt, truncated or an unsupported format)")
@@ -137,12 +139,25 @@ def read_image(path: Path) -> tuple[np.ndarray, bool]:
     return img, img.ndim == 2 or img.shape[2] == 1 or (header is not None and header.mode in GREY_MODES)
 
 
+def _check_jpeg_complete(path: Path) -> None:
+    """libjpeg (OpenCV) decodes a truncated JPEG with a grey bottom and only a console warning;
+    Pillow refuses it, so a Pillow decode (milliseconds, next to seconds of network) checks it."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as probe:
+            probe.load()
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise SkipImage(f"not a readable image (truncated or corrupt JPEG: {' '.join(str(exc).split())})") from None
+
+
 @dataclass(frozen=True)
 class Header:
     width: int
     height: int
     mode: str
     orientation: int
+    format: str
 
 
 def _checked_header(path: Path) -> Header | None:
@@ -163,7 +178,7 @@ def image_header(path: Path) -> Header | None:
         try:
             with Image.open(path) as probe:
                 orientation = int(probe.getexif().get(EXIF_ORIENTATION, 1) or 1)
-                return Header(probe.size[0], probe.size[1], probe.mode, orientation)
+                return Header(probe.size[0], probe.size[1], probe.mode, orientation, probe.format or "")
         except Image.DecompressionBombError as exc:
             raise SkipImage(" ".join(str(exc).split())) from None
         except Exception:  # noqa: BLE001 - any parse failure: let OpenCV try and report

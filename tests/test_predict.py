@@ -162,13 +162,16 @@ def test_bad_inputs_are_skipped_with_a_reason_and_exit_1(weights, tmp_path, caps
     Image.fromarray(_rgb(40, 40)).save(buffer, format="PNG")
     (tmp_path / "in" / "truncated.png").write_bytes(buffer.getvalue()[:60])
     (tmp_path / "in" / "text.jpg").write_text("hello")
+    buffer = io.BytesIO()
+    Image.fromarray(_rgb(40, 40)).save(buffer, format="JPEG")
+    (tmp_path / "in" / "cut.jpeg").write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])  # OpenCV decodes this
     code = _run(weights, tmp_path / "in", "--out", tmp_path / "out")
     err = capsys.readouterr().err
     assert code == 1
     assert (tmp_path / "out" / "good.png").is_file()
-    assert not (tmp_path / "out" / "truncated.png").exists() and not (tmp_path / "out" / "text.png").exists()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good.png"]  # no partial output, no temp files
     lines = [line for line in err.splitlines() if "skipped" in line]
-    assert len(lines) == 2 and all("not a readable image" in line for line in lines)
+    assert len(lines) == 3 and all("not a readable image" in line for line in lines)
     assert "Traceback" not in err
     assert good.is_file()
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]  # no temp files left
