@@ -24,7 +24,10 @@ from sr_train.tiling import DEFAULT_TILE
 from srdata.errors import UserError
 
 ENGINES = ("paddle", "onnx")
-# bench/predict.py, same exported RRDBNet/Compact, 1 thread: ONNX Runtime was faster (see the predict notes).
+# Measured with bench/predict.py (OMP_NUM_THREADS=1, CPU shared with other jobs), output MP/s:
+# Compact nf 64 nc 16 x4, 3 x 256 px: onnx 0.92, Paddle dygraph 0.19, Paddle jit.load 0.15 (4.9x, 5.9x);
+# same tile 128 for all: onnx 0.97 vs 0.19 (5.2x). RRDBNet nb 23 x4, 96 px: onnx 0.040, dygraph 0.0099,
+# jit.load 0.0060 (4.1x, 6.7x). So ONNX Runtime is the default.
 DEFAULT_ENGINE = "onnx"
 
 # Default tile per runner, for peak memory under 2 GB with RRDBNet nb 23 nf 64 x4 (peak RSS of one
