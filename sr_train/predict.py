@@ -90,7 +90,8 @@ def collect_jobs(inputs: list[Path], out: Path) -> list[Job]:
     """Files as given and image files under folders (recursive, sorted); output names end in .png.
 
     A file given directly keeps its own name; a folder's files keep their path below it. Files
-    already under `out` are left out, so predicting into a subfolder of the input is safe.
+    already under `out` are left out, so predicting into a subfolder of the input is safe;
+    predicting into the input folder itself, or onto an input file, is refused.
     """
     jobs: list[Job] = []
     out_resolved = out.resolve()
@@ -98,22 +99,29 @@ def collect_jobs(inputs: list[Path], out: Path) -> list[Job]:
         if item.is_file():
             jobs.append(Job(item, Path(item.name).with_suffix(".png")))
         elif item.is_dir():
-            for path in sorted(item.rglob("*")):
-                if (path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not is_temp_name(path.name)
-                        and out_resolved not in path.resolve().parents):
-                    jobs.append(Job(path, path.relative_to(item).with_suffix(".png")))
+            if item.resolve() == out_resolved:
+                raise UserError(f"--out {out} is the input folder {item}: outputs would replace or mix with "
+                                "the inputs; choose another --out")
+            found = [Job(path, path.relative_to(item).with_suffix(".png")) for path in sorted(item.rglob("*"))
+                     if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not is_temp_name(path.name)
+                     and out_resolved not in path.resolve().parents]
+            if not found:
+                raise UserError(f"{item}: no image files ({', '.join(IMAGE_SUFFIXES)}) in this folder")
+            jobs.extend(found)
         else:
             raise UserError(f"{item}: no such file or folder: check the INPUT path")
-    _refuse_name_clashes(jobs)
+    _refuse_name_clashes(jobs, out)
     return jobs
 
 
-def _refuse_name_clashes(jobs: list[Job]) -> None:
+def _refuse_name_clashes(jobs: list[Job], out: Path) -> None:
     seen: dict[Path, Path] = {}
     for job in jobs:
         if job.relative in seen:
             raise UserError(f"{seen[job.relative]} and {job.source} would both be written as {job.relative}: "
                             "rename one or predict them in separate runs")
+        if (out / job.relative).resolve() == job.source.resolve():
+            raise UserError(f"{job.source} would be overwritten by its own output: choose another --out")
         seen[job.relative] = job.source
 
 

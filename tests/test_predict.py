@@ -334,3 +334,16 @@ def test_exif_orientation_is_applied_like_pillow_does(tmp_path, orientation):
     upright = np.asarray(ImageOps.exif_transpose(Image.open(path)))
     np.testing.assert_array_equal(cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB), upright)
     assert not grey
+
+
+def test_outputs_never_replace_inputs(weights, tmp_path, capsys):
+    src = _save(tmp_path / "in" / "a.png", _rgb(8, 8))
+    before = src.read_bytes()
+    assert _run(weights, tmp_path / "in", "--out", tmp_path / "in") == 2
+    assert "input folder" in capsys.readouterr().err
+    assert _run(weights, src, "--out", tmp_path / "in") == 2
+    assert "overwritten by its own output" in capsys.readouterr().err
+    assert src.read_bytes() == before
+    (tmp_path / "empty").mkdir()
+    assert _run(weights, tmp_path / "empty", "--out", tmp_path / "out") == 2
+    assert "no image files" in capsys.readouterr().err
