@@ -16,6 +16,7 @@ from srdata.errors import UserError
 ARCHS = [
     {"arch": "rrdbnet", "nf": 8, "nb": 1, "gc": 4, "scale": 4},
     {"arch": "rrdbnet", "nf": 8, "nb": 1, "gc": 4, "scale": 2},
+    {"arch": "rrdbnet", "nf": 8, "nb": 1, "gc": 4, "scale": 1},
     {"arch": "compact", "nf": 8, "nc": 2, "scale": 4},
     {"arch": "compact", "nf": 8, "nc": 2, "scale": 3, "skip": "nearest", "act": "leakyrelu"},
 ]
