@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sr_train.export import INFO_NAME, MODEL_STEM, ONNX_NAME, export_weights, file_sha256, read_info
+from sr_train.export import (INFO_NAME, MODEL_STEM, ONNX_NAME, export_weights, file_sha256, quiet_paddle_import,
+                              read_info)
 from sr_train.tiling import DEFAULT_TILE
 from srdata.errors import UserError
 
@@ -107,8 +108,7 @@ def _open_export(folder: Path, engine: str) -> Engine:
     if engine == "onnx":
         model, tile = OnnxRunner(folder / ONNX_NAME, info.input_multiple), ONNX_TILE
     else:
-        import paddle
-
+        paddle = quiet_paddle_import()
         disable_onednn()
         model = paddle.jit.load(str(folder / MODEL_STEM))
         model.eval()
@@ -120,8 +120,7 @@ def _open_export(folder: Path, engine: str) -> Engine:
 def disable_onednn() -> None:
     """Turn Paddle's oneDNN kernels off (they are off by default, but FLAGS_use_mkldnn=1 in the
     environment would turn them on): with them, Paddle's inference path segfaults on this CPU."""
-    import paddle
-
+    paddle = quiet_paddle_import()
     paddle.set_flags({"FLAGS_use_mkldnn": False, "FLAGS_use_onednn": False})
 
 

@@ -53,8 +53,23 @@ def export_weights(weights: str | os.PathLike, fmt: str, out_dir: str | os.PathL
 
     if fmt not in FORMATS:
         raise UserError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
+    quiet_paddle_import()
     model = load_model(weights)
     return export_model(model, fmt, out_dir, weights_sha256=file_sha256(weights))
+
+
+def quiet_paddle_import():
+    """Import Paddle with its C++ INFO/WARNING lines ("New Executor is Running ...") off, unless
+    GLOG_minloglevel is set, and without its "No ccache found" warning (about compiling custom C++
+    ops, which srkit never does). Only effective if Paddle was not imported yet (commands import it late)."""
+    import warnings
+
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="No ccache found")
+        import paddle
+
+    return paddle
 
 
 def export_model(model, fmt: str, out_dir: str | os.PathLike, weights_sha256: str = "") -> Path:
