@@ -170,7 +170,8 @@ def fit(recipe: Recipe, resume: str | None = None, progress: bool = True, consol
             t_step = time.perf_counter()
             with paddle.amp.auto_cast(enable=use_amp):
                 sr = net(lq)
-            loss = pixel_loss(sr.astype("float32"), gt, recipe.train.loss)
+            sr = sr.astype("float32")
+            loss = pixel_loss(paddle.clip(sr, 0.0, 1.0) if recipe.train.clip_output else sr, gt, recipe.train.loss)
             loss_value = mean_over_processes(loss, world)
             if not math.isfinite(loss_value):
                 last = list_states(run_dir)
@@ -261,6 +262,12 @@ def pixel_loss(sr, gt, kind: str = "l1"):
     error, so 90% of the pixels keep pushing the residual back to zero and the few edge pixels
     cannot teach anything: measured here, Compact nf32/nc8 stayed at bicubic's val PSNR (±0.002 dB)
     for 300 iterations at lr 1e-4 .. 5e-3, while mse (error-weighted gradients) gained +0.3 dB.
+
+    `train.clip_output` compares the output clipped to [0, 1], as every saved image and every
+    validation score sees it: overshoot on white backgrounds and black lines then costs nothing,
+    and those (very many) pixels stop pulling the network back. Measured (64 px patches, 300
+    iterations, mse): +0.38 dB over bicubic unclipped at lr 1e-4, +1.09 clipped at 1e-4, +1.59
+    clipped at 1e-3 (+0.37 at 2e-3). L1 stays stuck either way (+0.02).
     """
     if kind == "mse":
         return F.mse_loss(sr, gt)

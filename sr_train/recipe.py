@@ -71,6 +71,7 @@ class TrainConfig:
     patch_size: int = 128  # HR pixels; the LR crop is patch_size / scale
     lr: float = 2e-4
     loss: str = "l1"  # l1 (ESRGAN/PaddleGAN's PSNR stage) | mse (learns faster on flat cartoon images, see fit.pixel_loss)
+    clip_output: bool = False  # compare the output clipped to [0, 1] (as saved images are) with the HR patch
     beta1: float = 0.9
     beta2: float = 0.99
     weight_decay: float = 0.0

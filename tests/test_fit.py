@@ -261,6 +261,26 @@ def test_pixel_losses():
     assert float(fit_module.pixel_loss(sr, gt, "mse")) == pytest.approx((0.01 + 0.16) / 2)
 
 
+@pytest.mark.parametrize("clip", [False, True])
+def test_clip_output_compares_the_clipped_output(pairs_dir, tmp_path, monkeypatch, clip):
+    real, seen = fit_module.pixel_loss, []
+
+    def spy(sr, gt, kind):
+        seen.append((float(sr.min()), float(sr.max()), kind))
+        return real(sr, gt, kind)
+
+    monkeypatch.setattr(fit_module, "pixel_loss", spy)
+    raw = tiny_recipe(pairs_dir, tmp_path / "run", train__iters=3, train__lr=0.05, train__loss="mse",
+                      train__clip_output=clip)
+    run(raw)
+    assert all(kind == "mse" for _, _, kind in seen)
+    lo, hi = min(s[0] for s in seen), max(s[1] for s in seen)
+    if clip:
+        assert 0.0 <= lo and hi <= 1.0
+    else:
+        assert lo < 0.0 or hi > 1.0  # lr 0.05 makes the raw output overshoot
+
+
 def test_learning_rate_schedules():
     cos = SchedulerConfig(name="cosine_restart", periods=[10, 10], restart_weights=[1.0, 0.5], eta_min=0.0)
     assert learning_rate(0, 1.0, cos, 20) == 1.0

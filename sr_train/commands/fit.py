@@ -16,7 +16,7 @@ def fit_command(
     resume: Optional[str] = typer.Option(None, "--resume", help="'auto': continue the newest readable state in run_dir; or a .state file to continue into this run_dir."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar."),
 ) -> int:
-    """Train a super-resolution model (PSNR stage: L1 loss) as the recipe says."""
+    """Train a super-resolution model (PSNR stage: L1 or MSE pixel loss) as the recipe says."""
     from rich.console import Console
 
     from sr_train.fit import fit
