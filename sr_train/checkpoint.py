@@ -1,8 +1,10 @@
 """Resumable training states: safetensors (tensors) + JSON (everything else), never a pickle.
 
 A `.state` file is a safetensors file whose tensors are the generator (`model.NAME`), its EMA
-(`ema.NAME`) and the optimiser's accumulators (`optim.NAME.ACCUMULATOR`, keyed by srkit's
-parameter names, not by Paddle's process-dependent variable names), and whose metadata holds
+(`ema.NAME`), the optimiser's accumulators (`optim.NAME.ACCUMULATOR`, keyed by srkit's
+parameter names, not by Paddle's process-dependent variable names) and, in the GAN stage, the
+discriminator (`disc.NAME`, with its BatchNorm/spectral-norm buffers) and its optimiser
+(`optim_d.NAME.ACCUMULATOR`), and whose metadata holds
 one JSON document: iteration, recipe, data order, best validation score, scheduler and RNG
 scheme. Loading one runs no code, so a state from elsewhere is as safe as a weights file.
 
@@ -35,6 +37,8 @@ class TrainState:
     optimizer: dict[str, np.ndarray]  # "PARAM.ACCUMULATOR" -> array
     ema: dict[str, np.ndarray] | None
     info: dict = field(default_factory=dict)  # JSON: recipe, arch, data_order, best, rng, scaler ...
+    disc: dict[str, np.ndarray] | None = None  # GAN stage: discriminator state dict
+    optimizer_d: dict[str, np.ndarray] | None = None  # GAN stage: its optimiser's accumulators
 
 
 def save_state(path: str | Path, state: TrainState) -> None:
@@ -43,6 +47,8 @@ def save_state(path: str | Path, state: TrainState) -> None:
     tensors = {f"model.{k}": np.ascontiguousarray(v) for k, v in state.model.items()}
     tensors.update({f"optim.{k}": np.ascontiguousarray(v) for k, v in state.optimizer.items()})
     tensors.update({f"ema.{k}": np.ascontiguousarray(v) for k, v in (state.ema or {}).items()})
+    tensors.update({f"disc.{k}": np.ascontiguousarray(v) for k, v in (state.disc or {}).items()})
+    tensors.update({f"optim_d.{k}": np.ascontiguousarray(v) for k, v in (state.optimizer_d or {}).items()})
     info = {"format": STATE_FORMAT, "version": STATE_VERSION, **state.info, "iteration": state.iteration}
     write_bytes(path, save(tensors, metadata={"srkit_state": json.dumps(info, sort_keys=True)}))
 
@@ -72,7 +78,8 @@ def read_state(path: str | Path) -> TrainState:
         return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
 
     return TrainState(iteration=int(info["iteration"]), model=part("model."), optimizer=part("optim."),
-                      ema=part("ema.") or None, info=info)
+                      ema=part("ema.") or None, info=info, disc=part("disc.") or None,
+                      optimizer_d=part("optim_d.") or None)
 
 
 def state_path(run_dir: str | Path, iteration: int) -> Path:

@@ -1,7 +1,9 @@
-"""`sr-train fit`: the PSNR-stage training loop, top to bottom in one function (`fit`).
+"""`sr-train fit`: the training loop (PSNR stage, and the GAN stage when the recipe has a
+discriminator), top to bottom in one function (`fit`).
 
-Reading order: processes and threads -> data -> model, optimiser, EMA -> resume -> the loop
-(learning rate, batch, L1 loss, step, EMA, logging, validation, checkpoints) -> the end.
+Reading order: processes and threads -> data -> model, optimiser, EMA -> GAN parts -> resume -> the loop
+(learning rate, batch, pixel/perceptual/GAN losses, G step, D step, EMA, logging, validation,
+checkpoints) -> the end.
 Helpers used by the loop follow it in this file.
 
 Exactness: every random choice is a pure function of (seed, iteration) (see sr_train.data), the
@@ -28,15 +30,18 @@ from sr_train.checkpoint import (TrainState, latest_good_state, list_states, loa
                                  prune_states, read_state, remove_temp_files, save_state, state_path, weights_path)
 from sr_train.data import ImageStore, TrainBatches, find_pairs, resolve_splits, train_loader
 from sr_train.evaluate import bicubic_scores, mean_of, score_model
+from sr_train.gan import (PerceptualLoss, VGGFeatures, build_discriminator, check_patch_size, ragan_discriminator_loss,
+                          ragan_generator_loss, set_trainable)
 from sr_train.models import build_model, complete_arch, init_weights
 from sr_train.recipe import Recipe, SchedulerConfig
 from sr_train.weights import check_arch_agrees, model_state, read_weights, save_weights, set_state_checked
 from srdata.atomic import write_bytes, write_jsonl
 from srdata.errors import UserError
 
-# Paddle CPU threads when the recipe says 0. Measured on this 2-core machine with the quickstart's
-# Compact (batch 16 x 128 px, 1 vs 2 threads): see the numbers in docs/notes of the final report;
-# 1 thread was as fast or faster (PaddleGAN's trainer too), and leaves a core for the data loader.
+# Paddle CPU threads when the recipe says 0. Measured on this 2-core machine, one training step of
+# the quickstart's Compact (batch 16 x 128 px), interleaved runs, median of 4 x 5 steps: 1 thread
+# 420 ms, 2 threads 838 ms (set_num_threads) / 981 ms (OMP_NUM_THREADS=2); under load (load average 5)
+# 763 vs 2419 ms. 2 threads is ~2x slower here (PaddleGAN's trainer too); 1 leaves a core for loading.
 DEFAULT_THREADS = 1
 
 
@@ -115,6 +120,21 @@ def fit(recipe: Recipe, resume: str | None = None, progress: bool = True, consol
     scaler = paddle.amp.GradScaler(init_loss_scaling=2.0**16) if use_amp else None
     net = paddle.DataParallel(model) if world > 1 else model
 
+    # ------------------------------------------------------------------ GAN stage (ESRGAN): D, VGG loss
+    disc = optimizer_d = net_d = perceptual = None
+    if recipe.discriminator is not None:
+        check_patch_size(recipe.discriminator.arch, patch)
+        disc = build_discriminator(recipe.discriminator.arch, in_nc=arch["out_nc"], nf=recipe.discriminator.nf,
+                                   skip_connection=recipe.discriminator.skip_connection)
+        optimizer_d = paddle.optimizer.Adam(learning_rate=recipe.train.lr, beta1=recipe.train.beta1,
+                                            beta2=recipe.train.beta2, parameters=disc.parameters(),
+                                            weight_decay=recipe.train.weight_decay or None)
+        net_d = paddle.DataParallel(disc, find_unused_parameters=True) if world > 1 else disc
+    if recipe.loss.perceptual is not None:
+        p = recipe.loss.perceptual
+        perceptual = PerceptualLoss(VGGFeatures(p.layer, p.before_relu, p.weights, seed=recipe.seed), p.weight,
+                                    p.criterion)
+
     # ------------------------------------------------------------------ resume
     if main_process:
         remove_temp_files(run_dir)
@@ -134,6 +154,12 @@ def fit(recipe: Recipe, resume: str | None = None, progress: bool = True, consol
         load_optimizer_state(optimizer, named_params, state.optimizer)
         if ema_model is not None:
             set_state_checked(ema_model, state.ema or state.model, "resume state (EMA)")
+        if disc is not None:
+            if state.disc is None:
+                raise UserError(f"{state.info['path']} is a PSNR-stage state without a discriminator: start the GAN "
+                                "stage from its weights with model.init_from instead of --resume")
+            set_state_checked(disc, state.disc, "resume state (discriminator)")
+            load_optimizer_state(optimizer_d, dict(disc.named_parameters()), state.optimizer_d or {})
         if scaler is not None and state.info.get("scaler"):
             scaler.load_state_dict(state.info["scaler"])
         start, best = state.iteration, state.info.get("best_psnr")
@@ -156,7 +182,7 @@ def fit(recipe: Recipe, resume: str | None = None, progress: bool = True, consol
     dataset = TrainBatches(store, recipe.seed, start, iters, recipe.train.batch_size, patch,
                            recipe.data.flip, recipe.data.transpose, rank=rank, world=world)
     batches = iter(train_loader(dataset, recipe.data.workers))
-    window = {"loss": 0.0, "n": 0, "data": 0.0, "step": 0.0, "t0": time.perf_counter()}
+    window = {"n": 0, "data": 0.0, "step": 0.0, "t0": time.perf_counter(), "terms": {}}
     last_val = None
     net.train()
     bar = make_progress(console, enabled=progress and main_process)
@@ -165,20 +191,26 @@ def fit(recipe: Recipe, resume: str | None = None, progress: bool = True, consol
         for it in range(start, iters):
             lr = learning_rate(it, recipe.train.lr, recipe.train.scheduler, iters)
             optimizer.set_lr(lr)
+            if optimizer_d is not None:
+                optimizer_d.set_lr(lr)
             t_data = time.perf_counter()
             lq, gt = next(batches)
             t_step = time.perf_counter()
             with paddle.amp.auto_cast(enable=use_amp):
                 sr = net(lq)
-            sr = sr.astype("float32")
-            loss = pixel_loss(paddle.clip(sr, 0.0, 1.0) if recipe.train.clip_output else sr, gt, recipe.train.loss)
-            loss_value = mean_over_processes(loss, world)
-            if not math.isfinite(loss_value):
-                last = list_states(run_dir)
-                raise TrainingDiverged(
-                    f"loss became {loss_value} at iteration {it + 1}; nothing was written from it on, the last good "
-                    f"state is {last[0][1] if last else 'none (no checkpoint yet)'}: lower train.lr or set "
-                    "train.grad_clip, then continue with --resume auto")
+            out = sr.astype("float32")
+            if recipe.train.clip_output:
+                out = paddle.clip(out, 0.0, 1.0)
+            terms = {"l_pix": pixel_loss(out, gt, recipe.train.loss) * recipe.loss.pixel.weight}
+            if perceptual is not None:
+                terms["l_percep"] = perceptual(out, gt)
+            if disc is not None:  # generator step: D frozen, judged relative to the real images
+                set_trainable(disc, False)
+                terms["l_g_gan"] = ragan_generator_loss(net_d(gt).detach(), net_d(out)) * recipe.loss.gan.weight
+            loss = paddle.add_n(list(terms.values()))
+            values = {name: mean_over_processes(term, world) for name, term in terms.items()}
+            values["loss"] = sum(values.values())
+            stop_if_not_finite(values, it + 1, run_dir)
             if scaler is not None:
                 scaled = scaler.scale(loss)
                 scaled.backward()
@@ -188,23 +220,36 @@ def fit(recipe: Recipe, resume: str | None = None, progress: bool = True, consol
                 loss.backward()
                 optimizer.step()
             optimizer.clear_grad()
+            if disc is not None:  # discriminator step on the same batch (ESRGAN: once per iteration)
+                set_trainable(disc, True)
+                real_logits, fake_logits = net_d(gt), net_d(out.detach())
+                d_loss = ragan_discriminator_loss(real_logits, fake_logits)
+                d_values = {"l_d_real": mean_over_processes(d_loss.real, world),
+                            "l_d_fake": mean_over_processes(d_loss.fake, world),
+                            "d_real": float(real_logits.mean()), "d_fake": float(fake_logits.mean())}
+                stop_if_not_finite(d_values, it + 1, run_dir)
+                d_loss.total.backward()
+                optimizer_d.step()
+                optimizer_d.clear_grad()
+                values.update(d_values)
             if ema_model is not None:
                 update_ema(ema_model, model, recipe.train.ema)
             done = it + 1
             now = time.perf_counter()
-            window["loss"] += loss_value
+            for name, value in values.items():
+                window["terms"][name] = window["terms"].get(name, 0.0) + value
             window["n"] += 1
             window["data"] += t_step - t_data
             window["step"] += now - t_step
 
             if done % recipe.log.interval == 0 or done == iters:
-                row = {"iter": done, "loss": window["loss"] / window["n"], "lr": lr,
+                row = {"iter": done, **{k: v / window["n"] for k, v in window["terms"].items()}, "lr": lr,
                        "data_ms": 1000 * window["data"] / window["n"], "step_ms": 1000 * window["step"] / window["n"],
                        "it_per_s": window["n"] / max(now - window["t0"], 1e-9)}
                 if main_process:
                     log_row(log_file, visualdl, row, history)
                 bar.update(task, loss=f"{row['loss']:.4f}", lr=f"{lr:.2e}", speed=f"{row['it_per_s']:.2f}")
-                window = {"loss": 0.0, "n": 0, "data": 0.0, "step": 0.0, "t0": now}
+                window = {"n": 0, "data": 0.0, "step": 0.0, "t0": now, "terms": {}}
             bar.update(task, completed=done)
 
             if done % recipe.val.interval == 0 or done == iters:
@@ -239,7 +284,10 @@ def fit(recipe: Recipe, resume: str | None = None, progress: bool = True, consol
                     save_generator(weights_path(run_dir, done), model, ema_model, arch, done, last_val, recipe)
                     save_state(state_path(run_dir, done), TrainState(
                         done, model_state(model), optimizer_state(optimizer, named_params),
-                        model_state(ema_model) if ema_model is not None else None, info))
+                        model_state(ema_model) if ema_model is not None else None, info,
+                        disc=model_state(disc) if disc is not None else None,
+                        optimizer_d=optimizer_state(optimizer_d, dict(disc.named_parameters()))
+                        if disc is not None else None))
                     save_generator(run_dir / "last.safetensors", model, ema_model, arch, done, last_val, recipe)
                     prune_states(run_dir, recipe.checkpoint.keep_states)
                 barrier(world)
@@ -253,6 +301,18 @@ def fit(recipe: Recipe, resume: str | None = None, progress: bool = True, consol
 
 
 # ============================================================================ helpers of the loop
+
+def stop_if_not_finite(values: dict[str, float], iteration: int, run_dir: Path) -> None:
+    """TrainingDiverged (before any update or write of this iteration) if a loss is NaN/Inf."""
+    bad = {name: value for name, value in values.items() if not math.isfinite(value)}
+    if bad:
+        last = list_states(run_dir)
+        name, value = next(iter(bad.items()))
+        raise TrainingDiverged(
+            f"loss became {value} at iteration {iteration} ({name}); nothing was written from it on, the last good "
+            f"state is {last[0][1] if last else 'none (no checkpoint yet)'}: lower train.lr or set "
+            "train.grad_clip, then continue with --resume auto")
+
 
 def pixel_loss(sr, gt, kind: str = "l1"):
     """The PSNR-stage loss against the HR patch: "l1" (ESRGAN, PaddleGAN) or "mse".
@@ -348,7 +408,8 @@ def warn_if_data_changed(saved: dict, current: dict, say) -> None:
 
 
 def save_generator(path: Path, model, ema_model, arch: dict, iteration: int, val: dict | None, recipe: Recipe) -> None:
-    meta = {"iteration": iteration, "val": val, "recipe": recipe.source, "stage": "psnr"}
+    meta = {"iteration": iteration, "val": val, "recipe": recipe.source,
+            "stage": "gan" if recipe.discriminator is not None else "psnr"}
     save_weights(path, model_state(model), arch, meta=meta,
                  ema=model_state(ema_model) if ema_model is not None else None)
 

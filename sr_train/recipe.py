@@ -103,6 +103,41 @@ class LogConfig:
 
 
 @dataclass
+class DiscriminatorConfig:
+    """The GAN stage's discriminator; its presence in a recipe selects the GAN stage."""
+
+    arch: str = "vgg128"  # vgg128 (ESRGAN/PaddleGAN, 128 px patches) | unet (Real-ESRGAN, spectral norm)
+    nf: int = 64
+    skip_connection: bool = True  # unet only
+
+
+@dataclass
+class PixelLossConfig:
+    weight: float = 1.0  # the criterion is train.loss (l1 | mse)
+
+
+@dataclass
+class PerceptualLossConfig:
+    weight: float = 1.0
+    layer: str = "conv5_4"  # VGG19 layer (conv5_4 before ReLU = feature index 34, as ESRGAN)
+    before_relu: bool = True
+    criterion: str = "l1"  # l1 | l2
+    weights: str | None = None  # imagenet (downloaded once) | PATH to a local VGG19 file
+
+
+@dataclass
+class GanLossConfig:
+    weight: float = 5e-3  # relativistic average GAN, BCE with logits
+
+
+@dataclass
+class LossConfig:
+    pixel: PixelLossConfig = field(default_factory=PixelLossConfig)
+    perceptual: PerceptualLossConfig | None = None  # VGG feature distance, off unless given
+    gan: GanLossConfig | None = None  # needs a discriminator section
+
+
+@dataclass
 class Recipe:
     seed: int = 0
     run_dir: str = "runs/run"
@@ -112,6 +147,8 @@ class Recipe:
     val: ValConfig = field(default_factory=ValConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    discriminator: DiscriminatorConfig | None = None  # set for the GAN stage (ESRGAN), with loss.gan
+    loss: LossConfig = field(default_factory=LossConfig)
     source: str = field(default="", metadata={"internal": True})  # the file it came from
     notes: list[str] = field(default_factory=list, metadata={"internal": True})  # translation notes
 
@@ -359,6 +396,9 @@ def check_recipe(recipe: Recipe) -> None:
         raise UserError(f"{src}: model.arch: unknown architecture {recipe.model.arch!r}: use rrdbnet or compact")
     if recipe.train.loss not in ("l1", "mse"):
         raise UserError(f"{src}: train.loss: unknown loss {recipe.train.loss!r}: use l1 or mse")
+    if (recipe.discriminator is None) != (recipe.loss.gan is None):
+        raise UserError(f"{src}: the GAN stage needs both a discriminator section and loss.gan "
+                        "(e.g. discriminator: {arch: vgg128}, loss: {gan: {weight: 5.0e-3}}); give both or neither")
     schedulers = ("cosine_restart", "multistep", "constant")
     sched = recipe.train.scheduler
     if sched.name not in schedulers:

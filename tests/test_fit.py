@@ -337,3 +337,82 @@ def test_two_process_data_parallel_equals_one_process(pairs_dir, tmp_path):
     two, one = (read_weights_file(tmp_path / d / "last.safetensors").state for d in ("two", "one"))
     for k in one:
         np.testing.assert_allclose(two[k], one[k], atol=1e-6, err_msg=k)
+
+
+# ---------------------------------------------------------------- GAN stage
+
+def gan_recipe(pairs_dir: Path, run_dir: Path, disc: str = "unet", **overrides) -> dict:
+    raw = tiny_recipe(pairs_dir, run_dir, **overrides)
+    raw["discriminator"] = {"arch": disc, "nf": 4}
+    raw["loss"] = {"pixel": {"weight": 0.01},
+                   "perceptual": {"weight": 1.0, "layer": "conv2_2", "weights": "random-for-tests"},
+                   "gan": {"weight": 0.1}}
+    return raw
+
+
+def test_gan_stage_logs_every_term_and_saves_both_networks(pairs_dir, tmp_path):
+    run(gan_recipe(pairs_dir, tmp_path / "run", train__iters=4, checkpoint__interval=2, val__interval=4))
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    terms = {"loss", "l_pix", "l_percep", "l_g_gan", "l_d_real", "l_d_fake", "d_real", "d_fake"}
+    assert all(terms <= set(r) for r in rows if "l_pix" in r) and len([r for r in rows if "l_pix" in r]) == 4
+    first = [r for r in rows if "l_pix" in r][0]
+    assert first["loss"] == pytest.approx(first["l_pix"] + first["l_percep"] + first["l_g_gan"])
+    s2, s4 = (read_state(tmp_path / "run" / "ckpt" / f"iter_{i}.state") for i in (2, 4))
+    assert s4.disc is not None and s4.optimizer_d and "conv0.weight" in s4.disc
+    assert not np.array_equal(s2.disc["conv0.weight"], s4.disc["conv0.weight"])  # D trains
+    assert read_weights_file(tmp_path / "run" / "last.safetensors").meta["stage"] == "gan"
+    assert "conv0.weight" not in read_weights_file(tmp_path / "run" / "last.safetensors").state  # G only
+
+
+@pytest.mark.parametrize("disc,patch", [("unet", 32), ("vgg128", 128)])
+def test_gan_resume_is_bit_identical(pairs_dir, tmp_path, disc, patch):
+    """Both networks, both optimisers, BatchNorm / spectral-norm buffers: resumed == straight."""
+    raw = gan_recipe(pairs_dir, tmp_path / "straight", disc, train__iters=4, train__patch_size=patch,
+                     train__ema=0.5, checkpoint__interval=2, val__interval=4)
+    if patch > 64:  # 64 px images: use the srdata-free folders with bigger crops
+        pytest.importorskip("cv2")
+        big = tmp_path / "big"
+        for split in ("train", "val"):
+            for side, size in (("", 128), ("_lq", 64)):
+                (big / f"{split}{side}").mkdir(parents=True)
+                for src in sorted((pairs_dir / f"{split}{side}").iterdir()):
+                    img = cv2.imread(str(src))
+                    cv2.imwrite(str(big / f"{split}{side}" / src.name), cv2.resize(img, (size, size)))
+        raw["data"] = tiny_recipe(big, tmp_path)["data"]
+    run(raw)
+    branched = dict(raw, run_dir=str(tmp_path / "branch"))
+    run(branched, resume=str(tmp_path / "straight" / "ckpt" / "iter_2.state"))
+    assert_same_weights(tmp_path / "straight" / "last.safetensors", tmp_path / "branch" / "last.safetensors")
+    a, b = (read_state(tmp_path / d / "ckpt" / "iter_4.state") for d in ("straight", "branch"))
+    for k in a.disc:
+        np.testing.assert_array_equal(a.disc[k], b.disc[k], err_msg=k)
+    for k in a.optimizer_d:
+        np.testing.assert_array_equal(a.optimizer_d[k], b.optimizer_d[k], err_msg=k)
+
+
+def test_gan_recipe_checks(pairs_dir, tmp_path):
+    raw = gan_recipe(pairs_dir, tmp_path / "run")
+    del raw["loss"]["gan"]
+    with pytest.raises(UserError, match="needs both a discriminator section and loss.gan"):
+        run(raw)
+    with pytest.raises(UserError, match="vgg128 takes 128"):
+        run(gan_recipe(pairs_dir, tmp_path / "run", "vgg128"))
+    raw = gan_recipe(pairs_dir, tmp_path / "run")
+    raw["loss"]["perceptual"]["weights"] = None
+    with pytest.raises(UserError, match="loss.perceptual.weights"):
+        run(raw)
+
+
+def test_psnr_state_cannot_be_resumed_as_gan(pairs_dir, tmp_path):
+    run(tiny_recipe(pairs_dir, tmp_path / "psnr", train__iters=3))
+    with pytest.raises(UserError, match="model.init_from"):
+        run(gan_recipe(pairs_dir, tmp_path / "gan"), resume=str(tmp_path / "psnr" / "ckpt" / "iter_3.state"))
+
+
+def test_gan_stage_starts_from_psnr_weights(pairs_dir, tmp_path):
+    run(tiny_recipe(pairs_dir, tmp_path / "psnr", train__iters=3))
+    raw = gan_recipe(pairs_dir, tmp_path / "gan", train__iters=1, train__lr=0.0)
+    raw["model"]["init_from"] = str(tmp_path / "psnr" / "last.safetensors")
+    raw["train"]["scheduler"] = {"name": "constant"}
+    run(raw)
+    assert_same_weights(tmp_path / "psnr" / "last.safetensors", tmp_path / "gan" / "last.safetensors")  # lr 0
