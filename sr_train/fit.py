@@ -476,7 +476,7 @@ CURVE_SIZE = (900, 330)
 
 
 def draw_curves(path: Path, history: list[dict]) -> None:
-    """Loss (log scale) and validation PSNR (with bicubic's) against the iteration, as a PNG."""
+    """Training loss (log scale) and validation PSNR (with bicubic's) against the iteration, as a PNG."""
     from PIL import Image, ImageDraw
 
     width, height = CURVE_SIZE
@@ -489,7 +489,7 @@ def draw_curves(path: Path, history: list[dict]) -> None:
                and math.isfinite(r["bicubic_psnr"])]
     x_max = max([p[0] for p in losses + psnrs] or [1])
     panel_w = width // 2
-    plot_panel(draw, (0, 0, panel_w, height), "L1 loss (log10)", [(losses, (200, 40, 40))], x_max)
+    plot_panel(draw, (0, 0, panel_w, height), "training loss (log10)", [(losses, (200, 40, 40))], x_max)
     plot_panel(draw, (panel_w, 0, width, height), "val PSNR dB (grey: bicubic)",
                [(bicubic, (150, 150, 150)), (psnrs, (30, 90, 200))], x_max)
     buffer = __import__("io").BytesIO()
