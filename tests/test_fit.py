@@ -416,3 +416,71 @@ def test_gan_stage_starts_from_psnr_weights(pairs_dir, tmp_path):
     raw["train"]["scheduler"] = {"name": "constant"}
     run(raw)
     assert_same_weights(tmp_path / "psnr" / "last.safetensors", tmp_path / "gan" / "last.safetensors")  # lr 0
+
+
+def test_paddlegan_config_trains_directly(pairs_dir, tmp_path, capsys):
+    """A PaddleGAN SR config (shortened esrgan_psnr_x4_div2k.yaml) goes straight to `sr-train fit`."""
+    from test_recipe import PADDLEGAN_PSNR
+
+    text = PADDLEGAN_PSNR
+    for old, new in (("data/DIV2K/DIV2K_train_HR_sub", str(pairs_dir / "train")),
+                     ("data/DIV2K/DIV2K_train_LR_bicubic/X4_sub", str(pairs_dir / "train_lq")),
+                     ("data/Set14/GTmod12", str(pairs_dir / "val")), ("data/Set14/LRbicx4", str(pairs_dir / "val_lq")),
+                     ("scale: 4", "scale: 2"), ("output_dir: output_dir", f"output_dir: {tmp_path}")):
+        text = text.replace(old, new)
+    config = tmp_path / "esrgan_psnr_x2.yaml"
+    config.write_text(text)
+    argv = ["fit", str(config), "--no-progress", "--set", "train.iters=2", "--set", "model.nb=1", "--set", "model.nf=8",
+            "--set", "model.gc=4", "--set", "train.patch_size=32", "--set", "data.workers=0"]
+    assert main(argv) == 0
+    arch, _ = read_weights(tmp_path / "esrgan_psnr_x2" / "last.safetensors")
+    assert (arch["arch"], arch["nb"], arch["scale"]) == ("rrdbnet", 1, 2)
+    assert "min_max ignored" in capsys.readouterr().err
+
+
+def test_visualdl_gets_the_global_step(pairs_dir, tmp_path, monkeypatch):
+    logged = []
+
+    class Recorder:
+        def add_scalar(self, tag, value, step):
+            logged.append((tag, step))
+
+        def close(self):
+            logged.append(("closed", None))
+
+    monkeypatch.setattr(fit_module, "open_visualdl", lambda run_dir: Recorder())
+    run(tiny_recipe(pairs_dir, tmp_path / "run", train__iters=4, log__interval=2, val__interval=4))
+    assert ("loss", 2) in logged and ("loss", 4) in logged and ("val_psnr", 4) in logged
+    assert logged[-1] == ("closed", None)
+
+
+@pytest.mark.slow
+def test_kill_9_at_any_moment_leaves_a_resumable_run(pairs_dir, tmp_path):
+    """SIGKILL a real `sr-train fit` that checkpoints every iteration, at several moments; each time
+    `--resume auto` must continue (never a state it cannot read)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump(tiny_recipe(pairs_dir, tmp_path / "run", train__iters=400,
+                                                 checkpoint__interval=1, checkpoint__keep_states=3,
+                                                 val__interval=50)))
+    script = Path(sys.executable).parent / "sr-train"
+    rng = np.random.default_rng(0)
+    for attempt in range(3):
+        proc = subprocess.Popen([str(script), "fit", str(recipe), "--no-progress", "--resume", "auto"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(4 + float(rng.uniform(0, 3)))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        states = list_states(tmp_path / "run")
+        assert states, f"attempt {attempt}: no state written before the kill"
+        out = quiet()
+        raw = tiny_recipe(pairs_dir, tmp_path / "run", train__iters=states[0][0] + 1, checkpoint__interval=1,
+                          checkpoint__keep_states=3, val__interval=50)
+        result = run(raw, resume="auto", console=out)
+        assert result.iteration == states[0][0] + 1 or result.skipped_states
