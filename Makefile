@@ -23,9 +23,22 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
 
+# The main job on the bundled samples: build -> inspect -> fit (quickstart) -> eval -> predict.
+# Re-running resumes the training run instead of restarting it (--resume auto).
 demo: $(STAMP)
 	$(BIN)/srdata build --src data/samples --out $(DEMO)/ds --scale 4 --blur 1.2 --val 2 --test 2
 	$(BIN)/srdata inspect $(DEMO)/ds --json $(DEMO)/inspect.json --sheet $(DEMO)/sheet.png
+	$(BIN)/sr-train fit recipes/quickstart.yaml --resume auto
+	$(BIN)/sr-train eval recipes/quickstart.yaml --weights $(DEMO)/quickstart/best.safetensors --json $(DEMO)/eval.json
+	SRKIT_CACHE=$(DEMO)/cache $(BIN)/sr-train predict --weights $(DEMO)/quickstart/best.safetensors $(DEMO)/ds/test_X4 --out $(DEMO)/predict
+	$(BIN)/python scripts/side_by_side.py --lr $(DEMO)/ds/test_X4 --sr $(DEMO)/predict --hr $(DEMO)/ds/test --out $(DEMO)/side_by_side.png
+	@echo "demo: see $(DEMO)/sheet.png, $(DEMO)/quickstart/curves.png, $(DEMO)/eval.json and $(DEMO)/side_by_side.png"
+
+# Speed, as ratios against baselines measured in the same run (run on an otherwise idle machine).
+bench: $(STAMP)
+	$(BIN)/python bench/build.py
+	$(BIN)/python bench/dedup.py
+	OMP_NUM_THREADS=1 $(BIN)/python bench/predict.py
 
 clean:
 	rm -rf out $(VENV)
