@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sr_train import quiet_paddle_logs
 from srdata.atomic import write_json
 from srdata.errors import UserError
 
@@ -59,15 +60,9 @@ def export_weights(weights: str | os.PathLike, fmt: str, out_dir: str | os.PathL
 
 
 def quiet_paddle_import():
-    """Import Paddle with its C++ INFO/WARNING lines ("New Executor is Running ...") off, unless
-    GLOG_minloglevel is set, and without its "No ccache found" warning (about compiling custom C++
-    ops, which srkit never does). Only effective if Paddle was not imported yet (commands import it late)."""
-    import warnings
-
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="No ccache found")
-        import paddle
+    """Import Paddle without its start-up noise (see sr_train.quiet_paddle_logs)."""
+    quiet_paddle_logs()
+    import paddle
 
     return paddle
 
