@@ -14,3 +14,8 @@ def quiet_paddle_logs() -> None:
     C++ ops, something srkit never does. Effective only before Paddle is imported."""
     os.environ.setdefault("GLOG_minloglevel", "2")
     warnings.filterwarnings("ignore", message="No ccache found")
+
+
+# Every sr_train module imports Paddle after this package, so commands, benches and library users
+# all get quiet output (the user's own GLOG_minloglevel still wins).
+quiet_paddle_logs()

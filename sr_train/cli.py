@@ -6,7 +6,6 @@ import sys
 
 import typer
 
-from sr_train import quiet_paddle_logs
 from srdata.cliutil import run_app
 
 app = typer.Typer(
@@ -33,7 +32,6 @@ from sr_train.commands import export as _export  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> int:
-    quiet_paddle_logs()
     return run_app(app, "sr-train", argv)
 
 
