@@ -40,7 +40,7 @@ from srdata.atomic import is_temp_name
 from srdata.dedup import DEFAULT_THRESHOLD, find_groups, phash_u64
 from srdata.degrade import Degradation
 from srdata.errors import UserError
-from srdata.metrics import SSIM_MARGIN, mean_score, psnr_ssim
+from srdata.metrics import SSIM_MARGIN, bicubic_baseline, mean_score
 from srdata.sheet import SheetPair, choose_rows
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
@@ -358,7 +358,7 @@ def examine_pair(job: PairJob, scale: int) -> PairFacts:
     facts = PairFacts(hr_facts, lr_facts)
     if hr_img is not None and lr_img is not None and _scales_match(hr_img.shape, lr_img.shape, scale):
         if min(hr_img.shape[:2]) - 2 * scale > 2 * SSIM_MARGIN:  # else too small to score
-            facts.psnr_y, facts.ssim_y = bicubic_baseline(hr_img, lr_img, scale)
+            facts.psnr_y, facts.ssim_y = bicubic_baseline(hr_img, lr_img, crop_border=scale, y_channel=True)
         if job.degradation is not None:
             facts.lr_pixels_off, facts.lr_max_diff = _redegrade_difference(hr_img, lr_img, job.degradation)
     return facts
@@ -380,12 +380,6 @@ def _redegrade_difference(hr: np.ndarray, lr: np.ndarray, params: dict) -> tuple
         return None, None
     diff = cv2.absdiff(expected[:, :, ::-1], lr).max(axis=2)
     return int(np.count_nonzero(diff)), int(diff.max())
-
-
-def bicubic_baseline(hr: np.ndarray, lr: np.ndarray, scale: int) -> tuple[float, float]:
-    """PSNR/SSIM (Y, border `scale` cropped) of the LR upscaled with OpenCV bicubic vs the HR."""
-    up = cv2.resize(lr, (hr.shape[1], hr.shape[0]), interpolation=cv2.INTER_CUBIC)
-    return psnr_ssim(up, hr, crop_border=scale, y_channel=True)
 
 
 def _scales_match(hr_shape, lr_shape, scale: int) -> bool:

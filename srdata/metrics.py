@@ -1,6 +1,6 @@
 """PSNR and SSIM exactly as the super-resolution field reports them (BasicSR / PaddleGAN).
 
-One implementation shared by `srdata inspect` (bicubic baseline) and `sr-train eval`, so the
+One implementation shared by `srdata inspect` (bicubic baseline, `bicubic_baseline`) and `sr-train eval`, so the
 numbers a user sees for a dataset and for a model are comparable with each other and with
 published tables. The conventions are the field's, not the textbook's:
 
@@ -68,6 +68,20 @@ def psnr_ssim(
     """(psnr, ssim) with one crop and one Y conversion: what evaluation loops want."""
     a, b = _prepare_pair(img, ref, crop_border, y_channel)
     return _psnr_arrays(a, b), _ssim_arrays(a, b)
+
+
+def bicubic_baseline(
+    hr: np.ndarray, lr: np.ndarray, crop_border: int, y_channel: bool = True
+) -> tuple[float, float]:
+    """(psnr, ssim) of plain bicubic upscaling: the number any SR model has to beat.
+
+    The LR is upscaled to exactly the HR's size with OpenCV's cv2.INTER_CUBIC on the 8-bit
+    image, then scored with `psnr_ssim(up, hr, crop_border, y_channel)`. `srdata inspect`
+    (per dataset) and `sr-train eval` (next to the model) both call this, so their bicubic
+    columns are the same number.
+    """
+    up = cv2.resize(lr, (hr.shape[1], hr.shape[0]), interpolation=cv2.INTER_CUBIC)
+    return psnr_ssim(up, hr, crop_border=crop_border, y_channel=y_channel)
 
 
 def mean_score(scores: Iterable[float]) -> float:

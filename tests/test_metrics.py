@@ -18,7 +18,7 @@ import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from srdata.metrics import mean_score, psnr, psnr_ssim, rgb_to_y, ssim
+from srdata.metrics import bicubic_baseline, mean_score, psnr, psnr_ssim, rgb_to_y, ssim
 
 
 def _pair(seed: int = 0, shape=(40, 52, 3)) -> tuple[np.ndarray, np.ndarray]:
@@ -166,3 +166,18 @@ def test_psnr_ssim_together_equal_the_separate_calls():
     img, ref = _pair(10)
     for crop, y in ((0, False), (3, True)):
         assert psnr_ssim(img, ref, crop, y) == (psnr(img, ref, crop, y), ssim(img, ref, crop, y))
+
+
+def test_bicubic_baseline_upscales_lr_to_hr_size_then_scores():
+    """Non-square, so a width/height swap in the resize would fail; crop and Y both honoured."""
+    _, hr = _pair(seed=5, shape=(48, 64, 3))
+    lr = cv2.resize(hr, (16, 12), interpolation=cv2.INTER_AREA)
+    up = cv2.resize(lr, (64, 48), interpolation=cv2.INTER_CUBIC)
+    p_y, s_y = bicubic_baseline(hr, lr, crop_border=4, y_channel=True)
+    assert p_y == pytest.approx(
+        peak_signal_noise_ratio(rgb_to_y(hr[4:-4, 4:-4]), rgb_to_y(up[4:-4, 4:-4]), data_range=255), abs=1e-9
+    )
+    assert s_y == pytest.approx(ssim(up, hr, crop_border=4, y_channel=True), abs=1e-12)
+    p_rgb, _ = bicubic_baseline(hr, lr, crop_border=0, y_channel=False)
+    assert p_rgb == pytest.approx(peak_signal_noise_ratio(hr, up, data_range=255), abs=1e-9)
+    assert p_rgb != pytest.approx(p_y)
