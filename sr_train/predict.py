@@ -313,6 +313,8 @@ def _total_input_pixels(jobs: list[Job]) -> int:
 
 
 def _progress_bar(enabled: bool):
+    """The bar goes to stderr, like every other command's, so stdout holds only the result line."""
+    from rich.console import Console
     from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
     from rich.text import Text
 
@@ -325,5 +327,6 @@ def _progress_bar(enabled: bool):
 
     return Progress(TextColumn("{task.description}"), BarColumn(),
                     TextColumn("{task.completed:.2f}/{task.total:.2f} output MP"), MegapixelsPerSecond(),
-                    TimeElapsedColumn(), TimeRemainingColumn(), disable=not enabled, transient=False)
+                    TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True), disable=not enabled,
+                    transient=False)
 

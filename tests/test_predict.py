@@ -347,3 +347,13 @@ def test_outputs_never_replace_inputs(weights, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert _run(weights, tmp_path / "empty", "--out", tmp_path / "out") == 2
     assert "no image files" in capsys.readouterr().err
+
+
+def test_progress_bar_goes_to_stderr_and_stdout_holds_only_the_result_line(weights, tmp_path, capsys):
+    src = _save(tmp_path / "in" / "a.png", _rgb(10, 12))
+    code = main(["predict", "--weights", str(weights), "--engine", "paddle", str(src), "--out", str(tmp_path / "out")])
+    captured = capsys.readouterr()
+    assert code == 0
+    lines = captured.out.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("wrote 1 image(s)")  # no bar text mixed into the result
+    assert "upscaling" in captured.err and "MP/s" in captured.err  # the bar is still drawn, on stderr
