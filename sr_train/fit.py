@@ -78,6 +78,16 @@ def fit(recipe: Recipe, resume: str | None = None, progress: bool = True, consol
         if main_process:
             console.print(message, soft_wrap=True, highlight=False, markup=False)
 
+    # ------------------------------------------------------------------ which state to continue (before any data)
+    if main_process:
+        remove_temp_files(run_dir)
+    state, skipped = pick_state(resume, run_dir)
+    for note in skipped:
+        say(f"resume: skipped {note}")
+    if state is None and skipped:
+        raise UserError(f"{run_dir}: no readable training state ({len(skipped)} damaged, listed above): "
+                        "resume from a copy with --resume PATH, or train into another run_dir")
+
     # ------------------------------------------------------------------ data
     splits = resolve_splits(recipe)
     scale = splits.scale
@@ -135,18 +145,7 @@ def fit(recipe: Recipe, resume: str | None = None, progress: bool = True, consol
         perceptual = PerceptualLoss(VGGFeatures(p.layer, p.before_relu, p.weights, seed=recipe.seed), p.weight,
                                     p.criterion)
 
-    # ------------------------------------------------------------------ resume
-    if main_process:
-        remove_temp_files(run_dir)
-    if resume is None and list_states(run_dir):
-        raise UserError(f"{run_dir} already has training states: continue with --resume auto, or train into "
-                        f"another folder with --set run_dir=NEW")
-    state, skipped = pick_state(resume, run_dir)
-    for note in skipped:
-        say(f"resume: skipped {note}")
-    if state is None and skipped:
-        raise UserError(f"{run_dir}: no readable training state ({len(skipped)} damaged, listed above): "
-                        "resume from a copy with --resume PATH, or train into another run_dir")
+    # ------------------------------------------------------------------ resume (the state was read above)
     start, best, history = 0, None, []
     if state is not None:
         check_arch_agrees(complete_arch(state.info["arch"]), arch, f"{state.info.get('path', 'state')}")
@@ -380,14 +379,28 @@ def barrier(world: int) -> None:
 
 
 def pick_state(resume: str | None, run_dir: Path) -> tuple[TrainState | None, list[str]]:
-    """The state to continue from: none, the newest readable one in RUN (auto), or a given file."""
+    """The state to continue from: none, the newest readable one in RUN (auto), or a given file.
+
+    Runs before any data is read or model built, so a refusal costs nothing. A run_dir holding
+    states of another run is refused: a fresh run would overwrite them, and `--resume PATH` would
+    mix two runs there (pruning sorts by iteration, so a later `--resume auto` could pick the other
+    run's newer state).
+    """
+    existing = list_states(run_dir)
     if resume is None:
+        if existing:
+            raise UserError(f"{run_dir} already has training states: continue with --resume auto, or train into "
+                            f"another folder with --set run_dir=NEW")
         return None, []
     if resume == "auto":
         state, skipped = latest_good_state(run_dir)
         if state is not None:
             state.info["path"] = str(state_path(run_dir, state.iteration))
         return state, skipped
+    others = [path for _, path in existing if path.resolve() != Path(resume).resolve()]
+    if others:
+        raise UserError(f"--resume {resume}: {run_dir} already holds other training states ({others[0].name}): "
+                        "use a new run_dir, or --resume auto")
     state = read_state(resume)
     state.info["path"] = str(resume)
     return state, []

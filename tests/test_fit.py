@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 from rich.console import Console
 
+import sr_train.data
+import sr_train.evaluate
 import sr_train.fit as fit_module
 from sr_train.checkpoint import list_states, read_state
 from sr_train.cli import main
@@ -167,6 +169,59 @@ def test_resume_auto_without_states_starts_fresh_and_plain_fit_refuses_existing_
         run(raw)
 
 
+def forbid_data_and_models(monkeypatch) -> None:
+    """Make any pair scan, pixel decode or model build fail the test."""
+    def forbidden(*args, **kwargs):
+        raise AssertionError("data was read or a model built before the run_dir check")
+
+    for module, name in ((sr_train.data, "read_png_rgb"), (sr_train.data, "image_size"),
+                         (sr_train.evaluate, "read_png_rgb"), (fit_module, "build_model")):
+        monkeypatch.setattr(module, name, forbidden)
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_plain_fit_on_a_run_dir_with_states_refuses_before_reading_data(pairs_dir, tmp_path, monkeypatch):
+    raw = tiny_recipe(pairs_dir, tmp_path / "run", train__iters=3)
+    run(raw)
+    before = snapshot(tmp_path / "run")
+    forbid_data_and_models(monkeypatch)
+    with pytest.raises(UserError, match="already has training states"):
+        run(raw)
+    assert snapshot(tmp_path / "run") == before
+
+
+def test_resume_path_into_a_run_dir_with_other_states_exits_2_and_changes_nothing(pairs_dir, tmp_path, capsys,
+                                                                                   monkeypatch):
+    run(tiny_recipe(pairs_dir, tmp_path / "a", train__iters=3))
+    run(tiny_recipe(pairs_dir, tmp_path / "b", train__iters=6))
+    before = snapshot(tmp_path / "b")
+    recipe = tmp_path / "b.yaml"
+    recipe.write_text(json.dumps(tiny_recipe(pairs_dir, tmp_path / "b", train__iters=6)))
+    forbid_data_and_models(monkeypatch)
+    capsys.readouterr()
+    code = main(["fit", str(recipe), "--no-progress", "--resume", str(tmp_path / "a" / "ckpt" / "iter_3.state")])
+    err = capsys.readouterr().err
+    assert code == 2 and "use a new run_dir, or --resume auto" in err and len(err.strip().splitlines()) == 1
+    assert snapshot(tmp_path / "b") == before
+    # the same refusal when PATH is one of the run_dir's own states but not the only one
+    with pytest.raises(UserError, match="use a new run_dir"):
+        run(tiny_recipe(pairs_dir, tmp_path / "b", train__iters=6), resume=str(tmp_path / "b" / "ckpt" / "iter_3.state"))
+
+
+def test_resume_path_into_a_new_or_empty_run_dir_branches(pairs_dir, tmp_path):
+    run(tiny_recipe(pairs_dir, tmp_path / "a", train__iters=3))
+    state = str(tmp_path / "a" / "ckpt" / "iter_3.state")
+    (tmp_path / "empty" / "ckpt").mkdir(parents=True)
+    for name in ("new", "empty"):
+        result = run(tiny_recipe(pairs_dir, tmp_path / name, train__iters=6), resume=state)
+        assert result.iteration == 6
+        assert [i for i, _ in list_states(tmp_path / name)] == [6]  # continued from 3, wrote 6
+    assert [i for i, _ in list_states(tmp_path / "a")] == [3]  # the source run is untouched
+
+
 def test_keep_states_prunes_old_states_but_keeps_weights(pairs_dir, tmp_path):
     run(tiny_recipe(pairs_dir, tmp_path / "run", train__iters=6, checkpoint__interval=1, checkpoint__keep_states=2))
     assert [i for i, _ in list_states(tmp_path / "run")] == [6, 5]
@@ -220,6 +275,7 @@ def test_srdata_dataset_root_is_used(tmp_path, pairs_dir):
     raw["data"] = {"root": str(ds)}
     assert run(raw).iteration == 2
     raw["data"] = {"root": str(tmp_path / "nope")}
+    raw["run_dir"] = str(tmp_path / "run2")  # a fresh run_dir: the one above now holds states (checked first)
     with pytest.raises(UserError, match="srdata build"):
         run(raw)
 
