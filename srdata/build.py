@@ -52,6 +52,7 @@ from srdata.imageio import (
     check_pixels,
     decode_opened,
     encode_png,
+    find_images,
     open_header,
     read_recipe,
     reason_kind,
@@ -475,25 +476,10 @@ def scan_sources(src: Path, out: Path) -> list[tuple[str, int, int]]:
 
     Hidden files and folders are skipped, and so is the output folder if it is inside src.
     """
-    out_resolved = out.resolve()
     found = []
-
-    def walk(folder: Path, prefix: str) -> None:
-        try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        except OSError as exc:
-            raise UserError(f"--src: cannot list {folder} ({exc.strerror or exc})") from None
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            if entry.is_dir():
-                if Path(entry.path).resolve() != out_resolved:
-                    walk(Path(entry.path), f"{prefix}{entry.name}/")
-            elif entry.name.lower().endswith(SOURCE_EXTENSIONS) and entry.is_file():
-                stat = entry.stat()
-                found.append((prefix + entry.name, stat.st_size, stat.st_mtime_ns))
-
-    walk(src, "")
+    for path in find_images(src, exclude=out):
+        stat = path.stat()
+        found.append((path.relative_to(src).as_posix(), stat.st_size, stat.st_mtime_ns))
     if not found:
         raise UserError(
             f"--src {src}: no images found (looked for {', '.join(SOURCE_EXTENSIONS)} in all subfolders)"

@@ -33,7 +33,7 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from srdata.errors import UserError
 
-# File name endings the build looks at (lower case); anything else in RAW is not a source.
+# File name endings srkit treats as images (lower case), for build, inspect and predict alike.
 SOURCE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 # What Pillow may say a source is (MPO = JPEG with a second picture, as phones write).
 _FORMATS = {"PNG", "JPEG", "MPO", "WEBP", "BMP", "DIB", "TIFF"}
@@ -67,6 +67,36 @@ def reason_kind(reason: str) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # Sources
+
+
+def find_images(root: str | os.PathLike, exclude: str | os.PathLike | None = None) -> list[Path]:
+    """Every image file (SOURCE_EXTENSIONS, any case) under `root`, recursively, sorted by path.
+
+    Hidden files and folders (names starting with ".") are skipped: they are srkit's temp
+    files and build staging, or the OS's (.DS_Store, .Trash), never a user's picture. The
+    folder `exclude` (e.g. the output folder when it lies inside the input) is not entered.
+    The order is by path component (what sorting Paths gives), so it is the same on every
+    machine and file system. An unlistable folder is a UserError naming it.
+    """
+    skip = Path(exclude).resolve() if exclude is not None else None
+    found: list[Path] = []
+
+    def walk(folder: Path) -> None:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            raise UserError(f"{folder}: cannot list this folder ({exc.strerror or exc}); check its permissions") from None
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir():
+                if skip is None or Path(entry.path).resolve() != skip:
+                    walk(Path(entry.path))
+            elif entry.name.lower().endswith(SOURCE_EXTENSIONS) and entry.is_file():
+                found.append(Path(entry.path))
+
+    walk(Path(root))
+    return found
 
 
 def open_header(data: bytes) -> Image.Image:

@@ -36,14 +36,13 @@ import numpy as np
 from joblib import Parallel, delayed
 from PIL import Image
 
-from srdata.atomic import is_temp_name
 from srdata.dedup import DEFAULT_THRESHOLD, find_groups, phash_u64
 from srdata.degrade import Degradation
 from srdata.errors import UserError
+from srdata.imageio import find_images
 from srdata.metrics import SSIM_MARGIN, bicubic_baseline, mean_score
 from srdata.sheet import SheetPair, choose_rows
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
 PROBLEM_KINDS = (
     "missing_pair",
     "scale_mismatch",
@@ -298,13 +297,13 @@ class PairJob:
 
 
 def list_images(folder: Path) -> dict[str, Path]:
-    """Image files under `folder` keyed by relative path without extension (skips temp files)."""
+    """Image files under `folder` keyed by relative path without extension (`find_images`'s rules:
+    hidden and temp files skipped); when two share a name (a.png, a.jpg) the first sorted wins."""
     if not folder.is_dir():
         return {}
     found = {}
-    for path in sorted(folder.rglob("*")):
-        if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file() and not is_temp_name(path.name):
-            found.setdefault(path.relative_to(folder).with_suffix("").as_posix(), path)
+    for path in find_images(folder):
+        found.setdefault(path.relative_to(folder).with_suffix("").as_posix(), path)
     return found
 
 

@@ -18,6 +18,7 @@ from srdata.imageio import (
     apply_orientation,
     decode_source,
     encode_png,
+    find_images,
     read_png_rgb,
     read_recipe,
 )
@@ -274,3 +275,21 @@ def test_read_png_rgb_errors_are_user_errors(tmp_path):
         read_png_rgb(tmp_path / "missing.png")
     with pytest.raises(UserError, match="bad.png"):
         read_png_rgb(save(tmp_path, "bad.png", b"not a png"))
+
+
+# --- finding images ----------------------------------------------------------------------------
+
+
+def test_find_images_recursive_sorted_skips_hidden_temp_other_and_excluded(tmp_path):
+    for rel in ("b.PNG", "a/x.jpg", "a.png", "a/sub/y.tiff", "notes.txt", ".hidden.png",
+                ".c.png.abc.tmp", ".cache/z.png", "out/o.png", "a/dir.png/inner.webp"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"x")
+    found = find_images(tmp_path, exclude=tmp_path / "out")
+    rels = [p.relative_to(tmp_path).as_posix() for p in found]
+    # "a" sorts before "a.png": path-component order, what sorted(Paths) gives.
+    assert rels == ["a/dir.png/inner.webp", "a/sub/y.tiff", "a/x.jpg", "a.png", "b.PNG"]
+    assert found == sorted(found)
+    assert "out/o.png" in [p.relative_to(tmp_path).as_posix() for p in find_images(tmp_path)]
+    with pytest.raises(UserError, match="missing"):
+        find_images(tmp_path / "missing")
