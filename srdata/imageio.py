@@ -259,13 +259,31 @@ def apply_orientation(pixels: np.ndarray, orientation: int) -> np.ndarray:
 # Dataset PNGs
 
 
+def decode_dataset_rgb(data: bytes) -> np.ndarray | None:
+    """Decode a dataset image's bytes as uint8 HxWx3 RGB, or None if they do not decode.
+
+    The one decoder every dataset reader uses (the trainer's loader, eval, inspect's checks
+    and contact sheet), so they all see the same pixels. EXIF orientation is IGNORED: the
+    decoded size must equal the header size that pairing, scale checks and inspect's stats
+    read, or an HR tagged "rotate 90" would pass every check and then hand the trainer
+    transposed patches. `srdata build` already applies orientation to sources and writes
+    untagged PNGs, so for its datasets this changes nothing.
+    """
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # callers report broken files
+    try:
+        bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+    return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
 def read_png_rgb(path: str | os.PathLike) -> np.ndarray:
-    """Read a dataset image as uint8 HxWx3 RGB; a missing or unreadable file is a UserError."""
-    data = _read_or_user_error(path)
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if bgr is None:
+    """Read a dataset image (`decode_dataset_rgb`); a missing or unreadable file is a UserError."""
+    rgb = decode_dataset_rgb(_read_or_user_error(path))
+    if rgb is None:
         raise UserError(f"{path}: not a readable image; rebuild the dataset with `srdata build`")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return rgb
 
 
 def _read_or_user_error(path: str | os.PathLike) -> bytes:

@@ -39,7 +39,7 @@ from PIL import Image
 from srdata.dedup import DEFAULT_THRESHOLD, find_groups, phash_u64
 from srdata.degrade import Degradation
 from srdata.errors import UserError
-from srdata.imageio import find_images
+from srdata.imageio import decode_dataset_rgb, find_images
 from srdata.metrics import SSIM_MARGIN, bicubic_baseline, mean_score
 from srdata.sheet import SheetPair, choose_rows
 
@@ -399,7 +399,7 @@ def _examine_file(path: Path, want_phash: bool) -> tuple[FileFacts, np.ndarray |
     except Exception as exc:  # noqa: BLE001 - Pillow raises many types for bad files
         facts.error = f"not an image Pillow can open ({type(exc).__name__})"
         return facts, None
-    img = decode_rgb(data)
+    img = decode_dataset_rgb(data)
     if img is None or (img.shape[1], img.shape[0]) != facts.size:
         facts.error = "pixels cannot be decoded (truncated or corrupt)"
         return facts, None
@@ -408,23 +408,6 @@ def _examine_file(path: Path, want_phash: bool) -> tuple[FileFacts, np.ndarray |
     if want_phash:
         facts.phash = phash_u64(img)
     return facts, img
-
-
-def decode_rgb(data: bytes) -> np.ndarray | None:
-    """Decode like the trainer's data loader (cv2 IMREAD_COLOR), as uint8 HWC RGB; None if broken.
-
-    EXIF orientation is ignored so the pixel size matches the header size the stats report.
-    """
-    buf = np.frombuffer(data, dtype=np.uint8)
-    level = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # a broken file is reported, not warned
-    try:
-        bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
-    finally:
-        cv2.utils.logging.setLogLevel(level)
-    if bgr is None:
-        return None
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 def grey_spread(img: np.ndarray) -> int:
@@ -764,7 +747,7 @@ def sheet_pairs(scan: Scan, rows: int, seed: int) -> list[SheetPair]:
     pairs = []
     for index in choose_rows([job.split for job in usable], rows, seed):
         job = usable[index]
-        hr, lr = decode_rgb(job.hr.read_bytes()), decode_rgb(job.lr.read_bytes())
+        hr, lr = decode_dataset_rgb(job.hr.read_bytes()), decode_dataset_rgb(job.lr.read_bytes())
         if hr is None or lr is None:
             raise UserError(f"{job.hr} or {job.lr} changed while inspecting; run inspect again")
         pairs.append(SheetPair(scan.show(job.hr), job.split, hr, lr))

@@ -15,6 +15,7 @@ from PIL import Image
 
 from srdata.cli import main
 from srdata.errors import UserError
+from srdata.imageio import read_png_rgb
 from srdata.inspect import (
     NEAR_CONSTANT_LEVELS,
     PROBLEM_KINDS,
@@ -464,3 +465,38 @@ def test_sheet_sample_covers_every_split_and_is_seeded():
     assert choose_rows(splits, 50, 0) == list(range(len(splits)))
     assert len(choose_rows(splits, 2, 0)) == 2
     assert {tuple(choose_rows(splits, 4, s)) for s in range(5)} != {tuple(choose_rows(splits, 4, 0))}
+
+
+# ----------------------------------------------------------------------------- EXIF orientation
+
+
+@pytest.mark.parametrize("ext", [".png", ".jpg"])
+def test_exif_rotated_hr_decodes_at_header_size_in_inspect_and_the_loader(tmp_path, capsys, ext):
+    """An HR 128x64 tagged "rotate 90" (orientation 6) beside an untagged 32x16 LR.
+
+    Headers say 128x64 = 4 x 32x16, so inspect and the trainer's pairing accept the pair; the
+    pixels every dataset reader decodes must then be 128x64 too (not 64x128), or the trainer
+    would cut HR patches that do not match the LR ones.
+    """
+    hr = _picture(7, w=128, h=64)
+    ds = tmp_path / "ds"
+    hr_path = ds / "train" / f"tagged{ext}"
+    hr_path.parent.mkdir(parents=True)
+    img = Image.fromarray(hr)
+    exif = img.getexif()
+    exif[0x0112] = 6
+    img.save(hr_path, exif=exif.tobytes(), **({"quality": 95} if ext == ".jpg" else {}))
+    _save(ds / "train_X4" / "tagged.png", _lr_of(hr))
+    with Image.open(hr_path) as header:
+        assert header.size == (128, 64) and header.getexif()[0x0112] == 6
+
+    loaded = read_png_rgb(hr_path)
+    assert loaded.shape == (64, 128, 3)
+    if ext == ".png":
+        assert np.array_equal(loaded, hr)
+    report, scan = inspect_dataset(ds, workers=1)
+    (facts,) = scan.facts
+    assert facts.hr.error is None and facts.hr.size == (128, 64)
+    assert facts.psnr_y is not None and facts.psnr_y > 20  # scored: decoded sizes matched 4 x LR
+    assert report.problems == []
+    assert _run(capsys, ds, "--strict", "--workers", 1)[0] == 0
