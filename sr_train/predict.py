@@ -14,7 +14,6 @@ from __future__ import annotations
 import io
 import sys
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,11 +24,13 @@ from sr_train.engines import DEFAULT_ENGINE, ENGINES, Engine, open_engine
 from sr_train.tiling import DEFAULT_PAD, upscale
 from srdata.atomic import is_temp_name, write_bytes
 from srdata.errors import UserError
-from srdata.imageio import apply_orientation
+from srdata.build import BuildOptions
+from srdata.imageio import RejectedImage, apply_orientation, check_pixels, decode_opened, open_header
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 ALPHA_MODES = ("bicubic", "model")
-MAX_PIXELS = 200_000_000  # refuse decompression bombs before OpenCV allocates them
+# srdata build's default --max-pixels: one decompression-bomb limit for every srkit reader.
+MAX_PIXELS = BuildOptions.max_pixels
 GREY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L")
 EXIF_ORIENTATION = 0x0112
 
@@ -46,6 +47,7 @@ class PredictOptions:
     outscale: float | None = None
     alpha: str = "bicubic"
     engine: str = DEFAULT_ENGINE
+    max_pixels: int = MAX_PIXELS
 
 
 @dataclass
@@ -76,6 +78,8 @@ def check_options(opts: PredictOptions) -> None:
         raise UserError(f"--tile-pad {opts.tile_pad}: must be >= 0")
     if opts.outscale is not None and not (0 < opts.outscale <= 64):
         raise UserError(f"--outscale {opts.outscale}: must be > 0 and <= 64 (e.g. 2 for x2 from a x4 model)")
+    if opts.max_pixels < 1:
+        raise UserError(f"--max-pixels {opts.max_pixels}: must be 1 or more")
     if opts.alpha not in ALPHA_MODES:
         raise UserError(f"--alpha {opts.alpha!r}: use one of {', '.join(ALPHA_MODES)}")
     if opts.engine not in ENGINES:
@@ -125,72 +129,49 @@ def _refuse_name_clashes(jobs: list[Job], out: Path) -> None:
         seen[job.relative] = job.source
 
 
-def read_image(path: Path) -> tuple[np.ndarray, bool]:
-    """(pixels as OpenCV decodes them unchanged: uint8/uint16, 1/3/4 channels, BGR; is the file grey).
+def read_image(path: Path, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray, bool]:
+    """(pixels: uint8/uint16, 1/3/4 channels, BGR, upright; is the file grey), or SkipImage.
 
-    OpenCV turns grey+alpha into BGRA, so greyness comes from the file's header (Pillow's mode).
-    The EXIF orientation, which OpenCV ignores when reading unchanged, is applied as srdata build
-    applies it to training sources, so outputs come out upright like their inputs look.
+    srdata's reader checks the header and the pixel count before anything is decompressed.
+    JPEG/MPO (8-bit, no alpha) then go through srdata's decoder: one decode, EXIF orientation
+    applied, truncated files refused (libjpeg alone would return them with a grey bottom).
+    Other formats are decoded unchanged by OpenCV, the one decoder here that keeps 16-bit
+    colour and alpha; their EXIF orientation (which OpenCV ignores when reading unchanged) is
+    applied as srdata build applies it. Greyness comes from the header: OpenCV turns grey+alpha
+    into BGRA and srdata's decoder turns grey JPEGs into BGR.
     """
-    header = _checked_header(path)
-    if header is not None and header.format in ("JPEG", "MPO"):
-        _check_jpeg_complete(path)
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SkipImage(f"cannot read ({exc.strerror or exc})") from None
+    header = _checked_header(data, max_pixels)
+    if header.format in ("JPEG", "MPO"):
+        try:
+            return decode_opened(header, data), header.mode in GREY_MODES
+        except RejectedImage as exc:
+            raise SkipImage(f"not a readable image: {exc}") from None
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if img is None:
-        raise SkipImage("not a readable image (corrupt, truncated or an unsupported format)")
+        raise SkipImage(f"not a readable image: {header.format} data does not decode (corrupt or truncated)")
     if img.dtype not in (np.uint8, np.uint16):
         raise SkipImage(f"{img.dtype} samples are not supported: convert to 8- or 16-bit PNG")
     if img.ndim == 3 and img.shape[2] not in (1, 3, 4):
         raise SkipImage(f"{img.shape[2]} channels are not supported: use grey, RGB or RGBA")
-    if header is not None:
-        img = apply_orientation(img, header.orientation)
-    return img, img.ndim == 2 or img.shape[2] == 1 or (header is not None and header.mode in GREY_MODES)
+    img = apply_orientation(img, int(header.getexif().get(EXIF_ORIENTATION, 1) or 1))
+    return img, img.ndim == 2 or img.shape[2] == 1 or header.mode in GREY_MODES
 
 
-def _check_jpeg_complete(path: Path) -> None:
-    """libjpeg (OpenCV) decodes a truncated JPEG with a grey bottom and only a console warning;
-    Pillow refuses it, so a Pillow decode (milliseconds, next to seconds of network) checks it."""
-    from PIL import Image
-
+def _checked_header(data: bytes, max_pixels: int):
+    """srdata's parsed header (a lazy Pillow image) after its decompression-bomb check."""
     try:
-        with Image.open(path) as probe:
-            probe.load()
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise SkipImage(f"not a readable image (truncated or corrupt JPEG: {' '.join(str(exc).split())})") from None
-
-
-@dataclass(frozen=True)
-class Header:
-    width: int
-    height: int
-    mode: str
-    orientation: int
-    format: str
-
-
-def _checked_header(path: Path) -> Header | None:
-    """The file's header after refusing decompression bombs (None: Pillow cannot parse it)."""
-    header = image_header(path)
-    if header is not None and header.width * header.height > MAX_PIXELS:
-        raise SkipImage(f"{header.width}x{header.height} is more than {MAX_PIXELS // 1_000_000} megapixels")
+        header = open_header(data)
+    except RejectedImage as exc:
+        raise SkipImage(f"not a readable image: {exc}") from None
+    try:
+        check_pixels(header.size, max_pixels)
+    except RejectedImage as exc:
+        raise SkipImage(str(exc)) from None
     return header
-
-
-def image_header(path: Path) -> Header | None:
-    """Size, Pillow mode and EXIF orientation without decoding the pixels; None if Pillow cannot
-    parse the file (OpenCV may still: 16-bit TIFF), SkipImage for a decompression bomb."""
-    from PIL import Image
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        try:
-            with Image.open(path) as probe:
-                orientation = int(probe.getexif().get(EXIF_ORIENTATION, 1) or 1)
-                return Header(probe.size[0], probe.size[1], probe.mode, orientation, probe.format or "")
-        except Image.DecompressionBombError as exc:
-            raise SkipImage(" ".join(str(exc).split())) from None
-        except Exception:  # noqa: BLE001 - any parse failure: let OpenCV try and report
-            return None
 
 
 def split_channels(img: np.ndarray, grey: bool) -> tuple[np.ndarray, np.ndarray | None]:
@@ -286,7 +267,7 @@ def predict(opts: PredictOptions, progress: bool = True, warn=None) -> PredictRe
         task = bar.add_task("upscaling", total=max(_total_input_pixels(jobs), 1) * engine.scale**2 / 1e6)
         for job in jobs:
             try:
-                img, grey = read_image(job.source)
+                img, grey = read_image(job.source, opts.max_pixels)
                 out = upscale_image(img, grey, engine, opts,
                                     on_tile=lambda n: bar.advance(task, n * engine.scale**2 / 1e6))
                 write_png(opts.out / job.relative, out)
@@ -305,10 +286,10 @@ def _total_input_pixels(jobs: list[Job]) -> int:
     total = 0
     for job in jobs:
         try:
-            header = image_header(job.source)
-        except SkipImage:  # reported when the file's turn comes
+            width, height = open_header(job.source.read_bytes()).size
+        except (OSError, RejectedImage):  # reported when the file's turn comes
             continue
-        total += header.width * header.height if header else 0
+        total += width * height
     return total
 
 

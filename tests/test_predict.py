@@ -289,13 +289,19 @@ def test_paddle_engine_turns_onednn_off(weights, tmp_path):
 
 
 def test_decompression_bomb_is_skipped_before_decoding(weights, tmp_path, capsys, monkeypatch):
-    import sr_train.predict as predict_module
+    import srdata.imageio
+    from srdata.build import BuildOptions
+    from sr_train.predict import MAX_PIXELS
 
-    monkeypatch.setattr(predict_module, "MAX_PIXELS", 50)
+    assert MAX_PIXELS == BuildOptions.max_pixels  # one bomb limit: srdata build's default
+    monkeypatch.setattr(srdata.imageio, "_decode_with_pillow", lambda *a: pytest.fail("decoded a bomb"))
+    monkeypatch.setattr(cv2, "imdecode", lambda *a: pytest.fail("decoded a bomb"))
     _save(tmp_path / "in" / "big.png", _rgb(10, 10))
-    assert _run(weights, tmp_path / "in", "--out", tmp_path / "out") == 1
-    assert "10x10 is more than" in capsys.readouterr().err
-    assert not (tmp_path / "out" / "big.png").exists()
+    _save(tmp_path / "in" / "photo.jpg", _rgb(10, 10))
+    assert _run(weights, tmp_path / "in", "--out", tmp_path / "out", "--max-pixels", "50") == 1
+    err = capsys.readouterr().err
+    assert err.count("too many pixels (10x10 = 100 > --max-pixels 50)") == 2
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
 
 
 def test_default_tile_follows_the_engine(weights, tmp_path, monkeypatch):
@@ -357,3 +363,36 @@ def test_progress_bar_goes_to_stderr_and_stdout_holds_only_the_result_line(weigh
     lines = captured.out.splitlines()
     assert len(lines) == 1 and lines[0].startswith("wrote 1 image(s)")  # no bar text mixed into the result
     assert "upscaling" in captured.err and "MP/s" in captured.err  # the bar is still drawn, on stderr
+
+
+@pytest.mark.parametrize("orientation", [1, 6, 8])
+def test_jpeg_is_decoded_once_by_srdata_upright_and_grey_stays_grey(tmp_path, monkeypatch, orientation):
+    """JPEGs go through srdata's decoder alone (no second OpenCV decode), EXIF orientation applied."""
+    from PIL import ImageOps
+
+    from sr_train.predict import read_image
+
+    monkeypatch.setattr(cv2, "imdecode", lambda *a: pytest.fail("JPEG decoded a second time by OpenCV"))
+    monkeypatch.setattr(cv2, "imread", lambda *a: pytest.fail("JPEG decoded a second time by OpenCV"))
+    for name, array in [("c.jpg", _rgb(10, 16)), ("g.jpg", _rgb(10, 16)[:, :, 1])]:
+        img = Image.fromarray(array)
+        exif = img.getexif()
+        exif[0x0112] = orientation
+        img.save(tmp_path / name, exif=exif, quality=95)
+        pixels, grey = read_image(tmp_path / name)
+        upright = np.asarray(ImageOps.exif_transpose(Image.open(tmp_path / name)).convert("RGB"))
+        assert pixels.dtype == np.uint8
+        np.testing.assert_array_equal(cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB), upright)
+        assert grey == (array.ndim == 2)
+
+
+def test_16_bit_tiff_and_webp_alpha_are_kept(weights, tmp_path):
+    rgb16 = (np.random.default_rng(2).integers(0, 65536, (9, 11, 3))).astype(np.uint16)
+    (tmp_path / "in").mkdir()
+    cv2.imwrite(str(tmp_path / "in" / "deep.tif"), rgb16)
+    rgba = np.dstack([_rgb(9, 11), np.tile(np.linspace(0, 255, 11).astype(np.uint8), (9, 1))])
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "in" / "t.webp", lossless=True)
+    assert _run(weights, tmp_path / "in", "--out", tmp_path / "out") == 0
+    deep = cv2.imread(str(tmp_path / "out" / "deep.png"), cv2.IMREAD_UNCHANGED)
+    assert deep.dtype == np.uint16 and deep.shape == (18, 22, 3) and (deep % 257 != 0).mean() > 0.5
+    assert Image.open(tmp_path / "out" / "t.png").mode == "RGBA"

@@ -9,7 +9,7 @@ import typer
 
 from sr_train.cli import app
 from sr_train.engines import DEFAULT_ENGINE
-from sr_train.predict import PredictOptions, predict
+from sr_train.predict import MAX_PIXELS, PredictOptions, predict
 from sr_train.tiling import DEFAULT_PAD
 
 
@@ -28,11 +28,13 @@ def predict_command(
     alpha: str = typer.Option("bicubic", "--alpha", help="Upscale an alpha channel with: bicubic | model."),
     engine: str = typer.Option(DEFAULT_ENGINE, "--engine", help="paddle | onnx (onnx: exported once to a cache "
                                                                 "folder; faster here)."),
+    max_pixels: int = typer.Option(MAX_PIXELS, "--max-pixels", help="Skip inputs with more pixels (decompression "
+                                                                    "bombs), as `srdata build` does."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar."),
 ) -> int:
     """Upscale images; unreadable inputs are skipped with a reason (exit code 1 if any were)."""
     opts = PredictOptions(weights=weights, inputs=list(inputs), out=out, tile=tile, tile_pad=tile_pad,
-                          outscale=outscale, alpha=alpha, engine=engine)
+                          outscale=outscale, alpha=alpha, engine=engine, max_pixels=max_pixels)
     report = predict(opts, progress=progress)
     speed = report.output_megapixels / report.seconds if report.seconds > 0 else 0.0
     typer.echo(f"wrote {len(report.written)} image(s) to {out} ({report.output_megapixels:.2f} output MP "
