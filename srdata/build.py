@@ -23,14 +23,12 @@ trusted, a kill at any moment leaves nothing a re-run can mistake for finished w
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
 import os
 import re
 import shutil
-import tempfile
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -42,7 +40,7 @@ from joblib import Parallel, delayed
 from PIL import Image
 
 import srdata
-from srdata.atomic import is_temp_name, write_json, write_jsonl
+from srdata.atomic import is_temp_name, write_bytes, write_json, write_jsonl
 from srdata.dedup import DEFAULT_THRESHOLD, find_groups, hex_to_u64, phash_hex, phash_u64
 from srdata.degrade import FILTERS, Degradation, resize
 from srdata.errors import UserError
@@ -335,22 +333,13 @@ def _make_outputs(bgr: np.ndarray, probe: Probe, opts: BuildOptions, staging: Pa
 
 
 def write_output(path: Path, data: bytes) -> None:
-    """Temp name + rename like srdata.atomic, but without one fsync per file.
+    """Atomic like every srkit write, but without one fsync per file.
 
     A kill cannot leave a half file under the final name either way; what fsync adds is
     durability on power loss, and one per PNG cost ~10% of the build. Durability is kept by
     one os.sync() before the manifests are written (see `_flush_outputs`).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    write_bytes(path, data, fsync=False)
 
 
 def _flush_outputs() -> None:
