@@ -22,12 +22,19 @@ import numpy as np
 
 from sr_train.engines import DEFAULT_ENGINE, ENGINES, Engine, open_engine
 from sr_train.tiling import DEFAULT_PAD, upscale
-from srdata.atomic import is_temp_name, write_bytes
-from srdata.errors import UserError
+from srdata.atomic import write_bytes
 from srdata.build import BuildOptions
-from srdata.imageio import RejectedImage, apply_orientation, check_pixels, decode_opened, open_header
+from srdata.errors import UserError
+from srdata.imageio import (
+    SOURCE_EXTENSIONS,
+    RejectedImage,
+    apply_orientation,
+    check_pixels,
+    decode_opened,
+    find_images,
+    open_header,
+)
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 ALPHA_MODES = ("bicubic", "model")
 # srdata build's default --max-pixels: one decompression-bomb limit for every srkit reader.
 MAX_PIXELS = BuildOptions.max_pixels
@@ -106,11 +113,9 @@ def collect_jobs(inputs: list[Path], out: Path) -> list[Job]:
             if item.resolve() == out_resolved:
                 raise UserError(f"--out {out} is the input folder {item}: outputs would replace or mix with "
                                 "the inputs; choose another --out")
-            found = [Job(path, path.relative_to(item).with_suffix(".png")) for path in sorted(item.rglob("*"))
-                     if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not is_temp_name(path.name)
-                     and out_resolved not in path.resolve().parents]
+            found = [Job(path, path.relative_to(item).with_suffix(".png")) for path in find_images(item, exclude=out)]
             if not found:
-                raise UserError(f"{item}: no image files ({', '.join(IMAGE_SUFFIXES)}) in this folder")
+                raise UserError(f"{item}: no image files ({', '.join(SOURCE_EXTENSIONS)}) in this folder")
             jobs.extend(found)
         else:
             raise UserError(f"{item}: no such file or folder: check the INPUT path")

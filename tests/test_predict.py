@@ -130,6 +130,7 @@ def test_relative_names_and_folder_recursion(weights, tmp_path):
     _save(tmp_path / "in" / "sub" / "deep" / "a.jpg", _rgb(8, 8))
     _save(tmp_path / "in" / "b.png", _rgb(8, 9))
     (tmp_path / "in" / "notes.txt").write_text("not an image")
+    _save(tmp_path / "in" / ".thumbnails" / "b.png", _rgb(8, 9))  # hidden: an app's cache, not the user's
     single = _save(tmp_path / "elsewhere" / "c.webp", _rgb(9, 8))
     out = tmp_path / "out"
     assert _run(weights, tmp_path / "in", single, "--out", out) == 0
