@@ -1,8 +1,8 @@
 """PSNR/SSIM of a model on whole images against the bicubic baseline (validation and `sr-train eval`).
 
 Scores use `srdata.metrics` (the same numbers `srdata inspect` reports); the model's output is
-clipped to [0, 1] and rounded to 8 bits first, as a saved PNG would be. Bicubic = OpenCV's
-INTER_CUBIC on the 8-bit LR image, as `srdata inspect`'s baseline.
+clipped to [0, 1] and rounded to 8 bits first, as a saved PNG would be. Bicubic =
+`srdata.metrics.bicubic_baseline`, the function `srdata inspect` reports.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sr_train.data import Pair
 from srdata.atomic import write_bytes, write_json
 from srdata.errors import UserError
 from srdata.imageio import read_png_rgb
-from srdata.metrics import mean_score, psnr, ssim
+from srdata.metrics import bicubic_baseline, mean_score, psnr_ssim
 
 
 @dataclass
@@ -30,12 +30,6 @@ class ImageScore:
     bicubic_ssim: float
 
 
-@dataclass
-class Baseline:
-    psnr: float
-    ssim: float
-
-
 def super_resolve(model, lr: np.ndarray, scale: int, tile: int) -> np.ndarray:
     """uint8 HWC RGB LR -> uint8 HWC RGB SR (whole image when tile is 0, else tiles of `tile` LR px)."""
     from sr_train.tiling import DEFAULT_PAD, upscale
@@ -44,31 +38,18 @@ def super_resolve(model, lr: np.ndarray, scale: int, tile: int) -> np.ndarray:
     return np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
 
 
-def bicubic(lr: np.ndarray, hr_shape: tuple[int, ...]) -> np.ndarray:
-    return cv2.resize(lr, (hr_shape[1], hr_shape[0]), interpolation=cv2.INTER_CUBIC)
-
-
-def bicubic_scores(pairs: list[Pair], crop_border: int, y_channel: bool) -> list[Baseline]:
-    """Bicubic's PSNR/SSIM per pair (computed once per run)."""
-    scores = []
-    for pair in pairs:
-        hr, lr = read_png_rgb(pair.hr), read_png_rgb(pair.lr)
-        up = bicubic(lr, hr.shape)
-        try:
-            scores.append(Baseline(psnr(up, hr, crop_border, y_channel), ssim(up, hr, crop_border, y_channel)))
-        except ValueError as exc:
-            raise UserError(f"{pair.hr}: cannot be scored ({exc}): remove it from the split") from None
-    return scores
-
-
 def score_model(model, pairs: list[Pair], scale: int, crop_border: int, y_channel: bool, tile: int = 0,
-                baselines: list[Baseline] | None = None, save_dir: Path | None = None,
+                baselines: list[tuple[float, float]] | None = None, save_dir: Path | None = None,
                 progress: Progress | None = None) -> list[ImageScore]:
-    """Per-image scores of `model` (eval mode) on `pairs`; optionally save each SR image as PNG."""
-    baselines = baselines or bicubic_scores(pairs, crop_border, y_channel)
+    """Per-image scores of `model` (eval mode) on `pairs`; optionally save each SR image as PNG.
+
+    Bicubic's (psnr, ssim) is scored in the same loop, from the same decoded pair, unless
+    `baselines` (one per pair, from an earlier call) is given: validation during `fit` scores
+    bicubic once per run.
+    """
     task = progress.add_task("evaluate", total=len(pairs)) if progress else None
     scores = []
-    for pair, base in zip(pairs, baselines):
+    for i, pair in enumerate(pairs):
         hr, lr = read_png_rgb(pair.hr), read_png_rgb(pair.lr)
         sr = super_resolve(model, lr, scale, tile)
         if save_dir is not None:
@@ -77,8 +58,8 @@ def score_model(model, pairs: list[Pair], scale: int, crop_border: int, y_channe
                 raise UserError(f"could not encode {pair.name} as PNG")
             write_bytes(Path(save_dir) / f"{pair.name}.png", png.tobytes())
         try:
-            scores.append(ImageScore(pair.name, psnr(sr, hr, crop_border, y_channel),
-                                     ssim(sr, hr, crop_border, y_channel), base.psnr, base.ssim))
+            base = baselines[i] if baselines else bicubic_baseline(hr, lr, crop_border, y_channel)
+            scores.append(ImageScore(pair.name, *psnr_ssim(sr, hr, crop_border, y_channel), *base))
         except ValueError as exc:
             raise UserError(f"{pair.hr}: cannot be scored ({exc}): remove it from the split") from None
         if progress:

@@ -20,7 +20,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import paddle
 import paddle.nn.functional as F
 from rich.console import Console
@@ -29,7 +28,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sr_train.checkpoint import (TrainState, latest_good_state, list_states, load_optimizer_state, optimizer_state,
                                  prune_states, read_state, remove_temp_files, save_state, state_path, weights_path)
 from sr_train.data import ImageStore, TrainBatches, find_pairs, resolve_splits, train_loader
-from sr_train.evaluate import bicubic_scores, mean_of, score_model
+from sr_train.evaluate import mean_of, score_model
 from sr_train.gan import (PerceptualLoss, VGGFeatures, build_discriminator, check_patch_size, ragan_discriminator_loss,
                           ragan_generator_loss, set_trainable)
 from sr_train.models import build_model, complete_arch, init_weights
@@ -37,6 +36,7 @@ from sr_train.recipe import Recipe, SchedulerConfig
 from sr_train.weights import check_arch_agrees, model_state, read_weights, save_weights, set_state_checked
 from srdata.atomic import write_bytes, write_jsonl
 from srdata.errors import UserError
+from srdata.metrics import SSIM_MARGIN, mean_score
 
 # Paddle CPU threads when the recipe says 0. Measured on this 2-core machine, one training step of
 # the quickstart's Compact (batch 16 x 128 px), interleaved runs, median of 4 x 5 steps: 1 thread
@@ -101,8 +101,9 @@ def fit(recipe: Recipe, resume: str | None = None, progress: bool = True, consol
                         f"use e.g. {patch - patch % scale or scale}")
     train_pairs = find_pairs(splits.train, scale, min_hr=patch, console=console)
     val_pairs = find_pairs(splits.val, scale, console=console)
-    store = ImageStore(train_pairs, scale, recipe.data.cache_mb)
     crop = recipe.val.crop_border if recipe.val.crop_border is not None else scale
+    check_val_sizes(val_pairs, crop, recipe.source)
+    store = ImageStore(train_pairs, scale, recipe.data.cache_mb)
     y_channel = recipe.val.y_channel
     say(f"data: {len(train_pairs)} train pairs ({store.megabytes:.0f} MB, "
         f"{'cached in memory' if store.cached else 'read from disk at each use'}), {len(val_pairs)} val pairs, "
@@ -170,11 +171,7 @@ def fit(recipe: Recipe, resume: str | None = None, progress: bool = True, consol
         write_recipe_copy(run_dir, recipe)
     log_file = open(run_dir / "metrics.jsonl", "a", encoding="utf-8") if main_process else None
     visualdl = open_visualdl(run_dir) if main_process and recipe.log.visualdl else None
-    baselines = bicubic_scores(val_pairs, crop, y_channel) if main_process else []
-    bicubic_mean = {"psnr": mean_of_baseline(baselines, "psnr"), "ssim": mean_of_baseline(baselines, "ssim")}
-    if main_process:
-        say(f"bicubic on val: PSNR {bicubic_mean['psnr']:.3f} dB, SSIM {bicubic_mean['ssim']:.4f} "
-            f"(crop {crop}, {'Y' if y_channel else 'RGB'})")
+    baselines = None  # bicubic's (psnr, ssim) per val pair, scored once, at the first validation
 
     # ------------------------------------------------------------------ the loop
     iters = recipe.train.iters
@@ -256,6 +253,10 @@ def fit(recipe: Recipe, resume: str | None = None, progress: bool = True, consol
                     scores = score_model(ema_model or model, val_pairs, scale, crop, y_channel, recipe.val.tile,
                                          baselines=baselines)
                     means = mean_of(scores)
+                    if baselines is None:
+                        baselines = [(s.bicubic_psnr, s.bicubic_ssim) for s in scores]
+                        say(f"bicubic on val: PSNR {means['bicubic_psnr']:.3f} dB, SSIM {means['bicubic_ssim']:.4f} "
+                            f"(crop {crop}, {'Y' if y_channel else 'RGB'})")
                     last_val = {"iter": done, "val_psnr": means["psnr"], "val_ssim": means["ssim"],
                                 "bicubic_psnr": means["bicubic_psnr"], "bicubic_ssim": means["bicubic_ssim"]}
                     log_row(log_file, visualdl, last_val, history)
@@ -296,7 +297,8 @@ def fit(recipe: Recipe, resume: str | None = None, progress: bool = True, consol
         log_file.close()
     if visualdl is not None:
         visualdl.close()
-    return FitResult(run_dir, max(start, iters), best, bicubic_mean["psnr"], last_val, skipped)
+    bicubic_psnr = mean_score(b[0] for b in baselines) if baselines else None
+    return FitResult(run_dir, max(start, iters), best, bicubic_psnr, last_val, skipped)
 
 
 # ============================================================================ helpers of the loop
@@ -378,6 +380,21 @@ def barrier(world: int) -> None:
         paddle.distributed.barrier()
 
 
+def check_val_sizes(val_pairs, crop: int, source: str) -> None:
+    """UserError before training if a val image is too small to score (from the header sizes).
+
+    SSIM drops a margin of SSIM_MARGIN px on each side after the crop_border: what is left must
+    be at least one pixel, else the first validation would fail after all the training before it.
+    """
+    least = 2 * (crop + SSIM_MARGIN) + 1
+    small = [p for p in val_pairs if min(p.hr_size) < least]
+    if small:
+        w, h = small[0].hr_size
+        raise UserError(f"{source}: {len(small)} val image(s) too small to score with val.crop_border {crop} "
+                        f"(first: {small[0].hr} is {w}x{h}, needs {least} px a side): remove them or lower "
+                        "val.crop_border")
+
+
 def pick_state(resume: str | None, run_dir: Path) -> tuple[TrainState | None, list[str]]:
     """The state to continue from: none, the newest readable one in RUN (auto), or a given file.
 
@@ -432,10 +449,6 @@ def scaler_state(scaler) -> dict | None:
         return None
     return {k: (float(v) if hasattr(v, "numpy") or isinstance(v, (int, float)) else v)
             for k, v in scaler.state_dict().items()}
-
-
-def mean_of_baseline(baselines, key: str) -> float | None:
-    return float(np.mean([getattr(b, key) for b in baselines])) if baselines else None
 
 
 def read_metrics(run_dir: Path) -> list[dict]:

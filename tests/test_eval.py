@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import yaml
 
+import sr_train.evaluate
+
 from sr_train.cli import main
 from sr_train.evaluate import evaluate
 from sr_train.models import Compact, RRDBNet, arch_of, init_weights
@@ -119,3 +121,17 @@ def test_eval_too_small_image_is_a_user_error(tmp_path, untrained, capsys):
     (ds / "dataset.json").write_text(json.dumps({"scale": 2}))
     assert main(["eval", str(ds), "--weights", str(untrained), "--no-progress"]) == 2
     assert "a.png: cannot be scored" in capsys.readouterr().err
+
+
+def test_eval_decodes_each_pair_once_and_bicubic_is_srdata_metrics(dataset, untrained, monkeypatch):
+    from srdata.metrics import bicubic_baseline
+
+    decoded = []
+    real = sr_train.evaluate.read_png_rgb
+    monkeypatch.setattr(sr_train.evaluate, "read_png_rgb", lambda path: decoded.append(path) or real(path))
+    report = evaluate(str(dataset), str(untrained), progress=False)
+    assert len(decoded) == len(set(decoded)) == 4  # 2 test pairs, HR and LR once each
+    for image in report["images"]:
+        hr = cv2.cvtColor(cv2.imread(str(dataset / "test" / f"{image['name']}.png")), cv2.COLOR_BGR2RGB)
+        lr = cv2.cvtColor(cv2.imread(str(dataset / "test_X2" / f"{image['name']}.png")), cv2.COLOR_BGR2RGB)
+        assert (image["bicubic_psnr"], image["bicubic_ssim"]) == bicubic_baseline(hr, lr, 2, True)

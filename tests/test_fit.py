@@ -280,6 +280,27 @@ def test_srdata_dataset_root_is_used(tmp_path, pairs_dir):
         run(raw)
 
 
+def test_val_images_too_small_to_score_are_refused_before_training(pairs_dir, tmp_path, monkeypatch):
+    """64 px val HR, crop 30: SSIM's margin leaves nothing; said before any model is built."""
+    monkeypatch.setattr(fit_module, "build_model", lambda *a: pytest.fail("a model was built"))
+    with pytest.raises(UserError, match=r"too small to score with val.crop_border 30 .*needs 71 px"):
+        run(tiny_recipe(pairs_dir, tmp_path / "run", val__crop_border=30))
+    assert not (tmp_path / "run").exists()
+
+
+def test_bicubic_is_scored_once_per_run(pairs_dir, tmp_path, monkeypatch):
+    calls = []
+    real = sr_train.evaluate.bicubic_baseline
+    monkeypatch.setattr(sr_train.evaluate, "bicubic_baseline", lambda *a: calls.append(1) or real(*a))
+    out = quiet()
+    result = run(tiny_recipe(pairs_dir, tmp_path / "run"), console=out)  # 2 val pairs, validated at 3 and 6
+    assert len(calls) == 2
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    vals = [r for r in rows if "val_psnr" in r]
+    assert vals[0]["bicubic_psnr"] == vals[1]["bicubic_psnr"] == result.bicubic_psnr
+    assert "bicubic on val: PSNR" in out.file.getvalue()
+
+
 def test_batches_depend_only_on_seed_and_iteration(pairs_dir):
     split = SplitDirs("train", pairs_dir / "train", pairs_dir / "train_lq")
     store = ImageStore(find_pairs(split, SCALE, 32), SCALE, cache_mb=64)
