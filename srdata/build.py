@@ -41,6 +41,7 @@ from PIL import Image
 
 import srdata
 from srdata.atomic import is_temp_name, write_bytes, write_json, write_jsonl
+from srdata.cliutil import default_workers
 from srdata.dedup import DEFAULT_THRESHOLD, find_groups, hex_to_u64, phash_hex, phash_u64
 from srdata.degrade import FILTERS, Degradation, resize
 from srdata.errors import UserError
@@ -446,13 +447,6 @@ def build_dataset(opts: BuildOptions, progress: bool = True) -> BuildReport:
     report.decoded, report.written = decoded, written
     report.seconds = time.perf_counter() - started
     return report
-
-
-def default_workers() -> int:
-    """The cores this process may run on (the affinity mask, e.g. under taskset or a container)."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)
 
 
 def _usable(probe: Probe, opts: BuildOptions) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -30,6 +31,17 @@ def run_app(app: typer.Typer, prog: str, argv: list[str] | None = None) -> int:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
     return result if isinstance(result, int) else 0
+
+
+def default_workers() -> int:
+    """Default --workers: the cores this process may run on.
+
+    The affinity mask, not os.cpu_count(): under taskset, a container's cpuset or a batch
+    scheduler the machine's core count would start more workers than there are cores.
+    """
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
 
 
 def _say_error(prog: str, message: str) -> None:

@@ -23,7 +23,6 @@ import hashlib
 import io
 import json
 import math
-import os
 import re
 import time
 from collections import Counter, defaultdict
@@ -728,10 +727,6 @@ def _read_manifest(path: Path) -> list[dict]:
         if isinstance(record, dict):
             records.append(record)
     return records
-
-
-def default_workers() -> int:
-    return max(1, os.cpu_count() or 1)
 
 
 # ----------------------------------------------------------------------------- contact sheet

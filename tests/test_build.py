@@ -477,3 +477,14 @@ def test_too_many_counts_for_the_kept_images(tmp_path, capsys):
                  "--val", "2", "--test", "1"]) == 2
     assert "no training image" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_default_workers_follows_the_affinity_mask_not_the_core_count(monkeypatch):
+    """Under taskset / a cpuset the usable cores are fewer than os.cpu_count()."""
+    from srdata import cliutil
+
+    if not hasattr(cliutil.os, "sched_getaffinity"):
+        pytest.skip("no affinity mask on this platform")
+    monkeypatch.setattr(cliutil.os, "cpu_count", lambda: 64)
+    monkeypatch.setattr(cliutil.os, "sched_getaffinity", lambda pid: {3, 5})
+    assert cliutil.default_workers() == 2

@@ -14,8 +14,9 @@ from rich.table import Table
 
 from srdata.atomic import write_json
 from srdata.cli import app
+from srdata.cliutil import default_workers
 from srdata.errors import UserError
-from srdata.inspect import InspectReport, SizeSummary, default_workers, inspect_layout, resolve_layout, sheet_pairs
+from srdata.inspect import InspectReport, SizeSummary, inspect_layout, resolve_layout, sheet_pairs
 from srdata.sheet import DEFAULT_ROWS, write_sheet
 
 _MAX_PROBLEM_ROWS = 25
