@@ -397,3 +397,13 @@ def test_16_bit_tiff_and_webp_alpha_are_kept(weights, tmp_path):
     deep = cv2.imread(str(tmp_path / "out" / "deep.png"), cv2.IMREAD_UNCHANGED)
     assert deep.dtype == np.uint16 and deep.shape == (18, 22, 3) and (deep % 257 != 0).mean() > 0.5
     assert Image.open(tmp_path / "out" / "t.png").mode == "RGBA"
+
+
+def test_tile_help_states_the_engines_default_tiles(capsys, monkeypatch):
+    """The --tile help is built from sr_train.engines' constants, so it cannot drift from them."""
+    from sr_train.engines import DYGRAPH_TILE, ONNX_TILE, PADDLE_EXPORT_TILE
+
+    monkeypatch.setenv("COLUMNS", "400")
+    assert main(["predict", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.replace("│", " ").split())
+    assert f"Default: {ONNX_TILE} (onnx), {DYGRAPH_TILE} (paddle), {PADDLE_EXPORT_TILE} (paddle on an export" in text

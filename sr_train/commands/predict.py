@@ -8,9 +8,13 @@ from typing import List, Optional
 import typer
 
 from sr_train.cli import app
-from sr_train.engines import DEFAULT_ENGINE
+from sr_train.engines import DEFAULT_ENGINE, DYGRAPH_TILE, ONNX_TILE, PADDLE_EXPORT_TILE
 from sr_train.predict import MAX_PIXELS, PredictOptions, predict
 from sr_train.tiling import DEFAULT_PAD
+
+TILE_HELP = (f"Tile size in input pixels (bounded memory); 0 = whole image. Default: {ONNX_TILE} (onnx), "
+             f"{DYGRAPH_TILE} (paddle), {PADDLE_EXPORT_TILE} (paddle on an export folder), each under 2 GB "
+             "for RRDBNet.")
 
 
 @app.command("predict")
@@ -19,9 +23,7 @@ def predict_command(
     weights: Path = typer.Option(..., "--weights", help="Weights (.safetensors, .pdparams, .pth) or a folder "
                                                         "written by `sr-train export`."),
     out: Path = typer.Option(..., "--out", help="Output folder: one PNG per input, same relative name."),
-    tile: Optional[int] = typer.Option(None, "--tile", help="Tile size in input pixels (bounded memory); 0 = whole "
-                                                           "image. Default: 192 (onnx), 128 (paddle), 112 (paddle "
-                                                           "on an export folder), each under 2 GB for RRDBNet."),
+    tile: Optional[int] = typer.Option(None, "--tile", help=TILE_HELP),
     tile_pad: int = typer.Option(DEFAULT_PAD, "--tile-pad", help="Context pixels around each tile (no seams)."),
     outscale: Optional[float] = typer.Option(None, "--outscale", help="Resize the result to F x the input "
                                                                       "(Lanczos), e.g. 2 with a x4 model."),
