@@ -273,11 +273,13 @@ def _ordered_splits(names: Iterable[str]) -> list[str]:
 
 
 def dedup_threshold_of(settings: dict) -> int:
-    """The Hamming threshold the build used (so inspect agrees with it), else the default."""
-    for key in ("dedup_threshold", "dedup-threshold"):
-        value = settings.get(key)
-        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-            return value
+    """The Hamming threshold the build used (dataset.json "settings"), else the default.
+
+    So inspect's cross-split duplicate check agrees with what the build deduplicated.
+    """
+    value = settings.get("dedup_threshold")
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
     return DEFAULT_THRESHOLD
 
 

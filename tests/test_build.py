@@ -19,7 +19,7 @@ import pytest
 from srdata.build import BuildOptions, assign_ids, build_dataset
 from srdata.cli import main
 from srdata.degrade import CV2_FILTERS, Degradation, blur_to_float, gaussian_ksize
-from srdata.dedup import phash_hex, phash_u64
+from srdata.dedup import DEFAULT_THRESHOLD, phash_hex, phash_u64
 from srdata.imageio import decode_source, read_recipe
 from srdata.resize import imresize_matlab
 from srdata.split import assign_splits
@@ -488,3 +488,13 @@ def test_default_workers_follows_the_affinity_mask_not_the_core_count(monkeypatc
     monkeypatch.setattr(cliutil.os, "cpu_count", lambda: 64)
     monkeypatch.setattr(cliutil.os, "sched_getaffinity", lambda pid: {3, 5})
     assert cliutil.default_workers() == 2
+
+
+def test_inspect_uses_the_dedup_threshold_the_build_recorded(tmp_path):
+    """dataset.json's settings key and inspect's reader must stay the same name."""
+    from srdata.inspect import inspect_dataset
+
+    src = make_raw(tmp_path / "raw", 3)
+    build_dataset(options(src, tmp_path / "ds", val=0, test=0, dedup_threshold=DEFAULT_THRESHOLD + 3), progress=False)
+    report, _ = inspect_dataset(tmp_path / "ds", workers=1)
+    assert report.dedup_threshold == DEFAULT_THRESHOLD + 3
