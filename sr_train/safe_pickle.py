@@ -9,11 +9,13 @@ refusal happens in `find_class`, when the name is looked up, so a payload never 
 PyTorch tensors are not rebuilt with torch (which srkit does not depend on): `torch.save` writes a
 zip whose `*/data.pkl` refers to raw storages `*/data/KEY` through persistent ids, and the
 (pre-1.6) legacy format appends the raw storages after the pickle. Both are read here into numpy.
+
+Only foreign files come here: srkit's own weights and resume states are safetensors + JSON and
+are never pickled (`sr_train.weights`, `sr_train.checkpoint`).
 """
 
 from __future__ import annotations
 
-import io
 import pickle
 import struct
 import zipfile
@@ -155,21 +157,6 @@ def _unpickle(
         ) from None
 
 
-def load_pickle_bytes(data: bytes, source: str) -> Any:
-    """Unpickle `data` allowing only numpy arrays, numpy scalars and plain containers.
-
-    For srkit's own pickled records (e.g. resume states) and PaddleGAN `.pdparams`.
-    """
-    return _unpickle(io.BytesIO(data), source)
-
-
-def load_pickle_file(path: str | Path) -> Any:
-    """`load_pickle_bytes` on a file (a `.pdparams`: a pickled dict of numpy arrays)."""
-    path = Path(path)
-    with open(path, "rb") as handle:
-        return _unpickle(handle, str(path))
-
-
 # ---------------------------------------------------------------------------------------------
 # PyTorch files without torch
 
@@ -256,9 +243,6 @@ def _rebuild_parameter(data: Any, *_ignored: Any) -> Any:
     if not isinstance(data, _TensorRef):
         raise pickle.UnpicklingError("parameter rebuilt from something that is not a tensor")
     return data
-
-
-_TENSOR_CLASSES = {"Tensor", "Parameter"}
 
 
 @dataclass(frozen=True)

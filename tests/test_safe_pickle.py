@@ -177,15 +177,22 @@ def weights_with(payload) -> dict:
 # Plain pickles (PaddleGAN .pdparams)
 
 
+def load_plain(folder: Path, data: bytes, name: str = "x.pdparams"):
+    """Write `data` as a file and read it back with `load_file`, which must see a plain pickle."""
+    path = folder / name
+    path.write_bytes(data)
+    kind, tree = safe_pickle.load_file(path)
+    assert kind == "pickle"
+    return tree
+
+
 @pytest.mark.parametrize("protocol", [2, 3, 4, 5])
 def test_numpy_arrays_and_containers_load_at_every_protocol(tmp_path, protocol):
     tree = {"a": np.arange(12, dtype=np.float32).reshape(3, 4), "b": np.float32(2.5), "c": [1, 2.0, "x"],
             "d": (np.zeros(0, np.int64), b"raw", b""), "e": {"nested": np.eye(2, dtype=np.float64)},
             "f": collections.OrderedDict(k=np.array([True, False])), "g": {1, 2}, "h": frozenset({3}),
             "i": np.asfortranarray(np.arange(6, dtype=np.int16).reshape(2, 3))}
-    path = tmp_path / "w.pdparams"
-    path.write_bytes(pickle.dumps(tree, protocol=protocol))
-    loaded = safe_pickle.load_pickle_file(path)
+    loaded = load_plain(tmp_path, pickle.dumps(tree, protocol=protocol))
     assert loaded.keys() == tree.keys()
     for key in ("a", "e", "f", "i"):
         expected, got = (tree[key], loaded[key]) if key in "ai" else (next(iter(tree[key].values())),
@@ -195,7 +202,7 @@ def test_numpy_arrays_and_containers_load_at_every_protocol(tmp_path, protocol):
     assert loaded["d"][1:] == (b"raw", b"") and loaded["g"] == {1, 2} and loaded["h"] == frozenset({3})
 
 
-def test_python2_style_pickle_of_a_numpy_array_loads():
+def test_python2_style_pickle_of_a_numpy_array_loads(tmp_path):
     """Python 2 (old PaddleGAN) pickles: `numpy.core` paths, `__builtin__`, array bytes as a py2 str."""
     raw = np.array([1.5, -2.0], "<f4").tobytes()
     data = (
@@ -206,7 +213,7 @@ def test_python2_style_pickle_of_a_numpy_array_loads():
         b"\x89U" + bytes([len(raw)]) + raw + b"tb"  # not Fortran, the raw bytes as a py2 str
         b"U\x01sc__builtin__\nset\n]K\x01a\x85Ru."  # 's': set([1])}
     )
-    loaded = safe_pickle.load_pickle_bytes(data, "py2.pdparams")
+    loaded = load_plain(tmp_path, data, "py2.pdparams")
     assert loaded["w"].dtype == np.float32 and np.array_equal(loaded["w"], [1.5, -2.0])
     assert loaded["s"] == {1}
 
@@ -218,7 +225,7 @@ def test_malicious_pdparams_is_refused_and_never_runs(tmp_path, name, protocol):
     path = tmp_path / "evil.pdparams"
     path.write_bytes(pickle.dumps(weights_with(payloads(marker)[name]), protocol=protocol))
     with pytest.raises(UserError) as info:
-        safe_pickle.load_pickle_file(path)
+        safe_pickle.load_file(path)
     message = str(info.value)
     assert str(path) in message and "refused" in message
     assert f".{name.rsplit('.', 1)[1]}'" in message  # names the global (os.system pickles as posix.system)
@@ -242,25 +249,25 @@ def _wait_for(path: Path) -> None:
 @pytest.mark.parametrize("global_line", [b"c__builtin__\neval\n", b"cposix\nsystem\n", b"cbuiltins\ngetattr\n",
                                          b"cnumpy\nload\n", b"ccopyreg\n_reconstructor\n",
                                          b"ctorch._utils\n_rebuild_tensor_v2\n"])
-def test_any_other_global_is_refused_when_named(global_line):
+def test_any_other_global_is_refused_when_named(tmp_path, global_line):
     """Refusal happens at the GLOBAL opcode itself, before any REDUCE could call it."""
     data = b"\x80\x02" + global_line + b"X\x01\x00\x00\x00x\x85R."
     with pytest.raises(UserError, match="refused to load"):
-        safe_pickle.load_pickle_bytes(data, "x.pdparams")
+        load_plain(tmp_path, data)
 
 
-def test_codecs_encode_only_turns_latin1_text_back_into_bytes():
+def test_codecs_encode_only_turns_latin1_text_back_into_bytes(tmp_path):
     ok = b"\x80\x02c_codecs\nencode\nX\x02\x00\x00\x00ab" + b"X\x06\x00\x00\x00latin1\x86R."
-    assert safe_pickle.load_pickle_bytes(ok, "ok") == b"ab"
+    assert load_plain(tmp_path, ok, "ok.pdparams") == b"ab"
     other_codec = ok.replace(b"X\x06\x00\x00\x00latin1", b"X\x05\x00\x00\x00rot13")
     with pytest.raises(UserError, match="cannot read"):
-        safe_pickle.load_pickle_bytes(other_codec, "x.pdparams")
+        load_plain(tmp_path, other_codec)
 
 
-def test_plain_pickle_with_persistent_ids_is_refused():
+def test_plain_pickle_with_persistent_ids_is_refused(tmp_path):
     data = b"\x80\x02X\x03\x00\x00\x00keyQ."  # BINPERSID 'key'
     with pytest.raises(UserError, match="persistent"):
-        safe_pickle.load_pickle_bytes(data, "x.pdparams")
+        load_plain(tmp_path, data)
 
 
 @pytest.mark.parametrize("data", [b"", b"\x80\x02}q\x00(X", b"not a pickle at all"])
