@@ -50,7 +50,6 @@ class Engine:
     model: object
     scale: int
     in_nc: int
-    input_multiple: int
     default_tile: int
 
 
@@ -94,8 +93,7 @@ def open_engine(weights: str | os.PathLike, engine: str = DEFAULT_ENGINE, cache_
 
         disable_onednn()
         model = load_model(weights)
-        return Engine("paddle", model, int(model.arch["scale"]), int(model.arch["in_nc"]),
-                      int(getattr(model, "input_multiple", 1)), DYGRAPH_TILE)
+        return Engine("paddle", model, int(model.arch["scale"]), int(model.arch["in_nc"]), DYGRAPH_TILE)
     return _open_export(onnx_export_for(weights, cache_dir), "onnx")
 
 
@@ -114,7 +112,7 @@ def _open_export(folder: Path, engine: str) -> Engine:
         model.eval()
         model.input_multiple = info.input_multiple
         tile = PADDLE_EXPORT_TILE
-    return Engine(engine, model, info.scale, info.in_nc, info.input_multiple, tile)
+    return Engine(engine, model, info.scale, info.in_nc, tile)
 
 
 def disable_onednn() -> None:
