@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import imagehash
 import numpy as np
 import pytest
@@ -228,5 +230,23 @@ def test_bad_thresholds_are_refused(bad):
         find_groups(np.zeros(3, np.uint64), bad)
 
 
-def test_default_threshold_is_a_small_positive_int():
-    assert isinstance(DEFAULT_THRESHOLD, int) and 0 < DEFAULT_THRESHOLD < 16
+def test_default_threshold_groups_re_encodes_and_resizes_but_not_different_drawings(samples_dir):
+    """At DEFAULT_THRESHOLD each sample, its JPEG re-encode and a 3/4 downscale form one group,
+    and no two of the 16 different drawings merge. Fails if the default drops below 2 (one
+    JPEG re-encode here moves 2 bits) or rises to 12 (the closest two drawings)."""
+    hashes, owner = [], []
+    for index, path in enumerate(sorted(samples_dir.glob("*.png"))):
+        with Image.open(path) as im:
+            rgb = im.convert("RGB")
+        jpeg = io.BytesIO()
+        rgb.save(jpeg, "JPEG", quality=80)
+        smaller = rgb.resize((rgb.width * 3 // 4, rgb.height * 3 // 4), Image.BICUBIC)
+        for variant in (rgb, Image.open(jpeg).convert("RGB"), smaller):
+            hashes.append(phash_u64(variant))
+            owner.append(index)
+    assert len(set(owner)) == 16
+    labels = find_groups(np.array(hashes, dtype=np.uint64), DEFAULT_THRESHOLD)
+    groups = {}
+    for label, who in zip(labels, owner):
+        groups.setdefault(int(label), set()).add(who)
+    assert sorted(map(sorted, groups.values())) == [[i] for i in range(16)]
