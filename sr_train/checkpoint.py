@@ -56,14 +56,13 @@ def save_state(path: str | Path, state: TrainState) -> None:
 def read_state(path: str | Path) -> TrainState:
     """Read a state completely; UserError (naming the file) if it is truncated, foreign or damaged."""
     from safetensors import SafetensorError
-    from safetensors.numpy import load
+
+    from sr_train.weights import read_safetensors
 
     path = Path(path)
     try:
-        data = path.read_bytes()
-        tensors = load(data)
-        header = json.loads(data[8:8 + int.from_bytes(data[:8], "little")])
-        info = json.loads((header.get("__metadata__") or {})["srkit_state"])
+        tensors, metadata = read_safetensors(path)
+        info = json.loads(metadata["srkit_state"])
     except FileNotFoundError:
         raise UserError(f"{path}: no such state file: give a RUN/ckpt/iter_N.state file or --resume auto") from None
     except (SafetensorError, ValueError, KeyError, OSError, UnicodeDecodeError) as exc:

@@ -65,15 +65,12 @@ def _as_float32(value) -> np.ndarray:
 def read_weights_file(path: str | os.PathLike) -> WeightsFile:
     """Read a srkit .safetensors file; a missing, truncated or foreign file is a UserError."""
     from safetensors import SafetensorError
-    from safetensors.numpy import load
 
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such weights file: check the path")
     try:
-        data = path.read_bytes()
-        tensors = load(data)
-        metadata = _header_metadata(data)
+        tensors, metadata = read_safetensors(path)
     except (SafetensorError, ValueError, OSError) as exc:
         raise UserError(f"{path}: not a readable .safetensors file ({' '.join(str(exc).split())}): "
                         "it may be truncated; use another checkpoint") from None
@@ -84,11 +81,18 @@ def read_weights_file(path: str | os.PathLike) -> WeightsFile:
     return WeightsFile(arch=arch, state=state, ema=ema, meta=meta)
 
 
-def _header_metadata(data: bytes) -> dict[str, str]:
-    """The `__metadata__` of a safetensors header (the numpy `load` drops it)."""
-    header_len = int.from_bytes(data[:8], "little")
-    header = json.loads(data[8:8 + header_len])
-    return header.get("__metadata__") or {}
+def read_safetensors(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """(tensors, metadata) of a safetensors file; weights files and training states both use it.
+
+    `safetensors.numpy.load` drops the metadata, where srkit keeps the architecture and the
+    training state's JSON, so the file is read with `safe_open`, which checks the header and the
+    file's length. Raises SafetensorError (damaged or truncated) or OSError for the caller to
+    turn into a one-line UserError naming the file.
+    """
+    from safetensors import safe_open
+
+    with safe_open(str(path), "numpy") as f:
+        return {name: f.get_tensor(name) for name in f.keys()}, f.metadata() or {}
 
 
 def _json_field(metadata: dict, key: str, path: Path):

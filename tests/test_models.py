@@ -163,6 +163,37 @@ def test_truncated_weights_file_is_a_user_error(tmp_path):
         read_weights(path)
 
 
+@pytest.mark.parametrize("damage", ["header_only", "garbage", "empty", "bad_arch_json"])
+def test_damaged_weights_file_is_a_one_line_user_error(tmp_path, damage):
+    from safetensors.numpy import save
+
+    model = Compact(nf=8, nc=1)
+    path = tmp_path / "d.safetensors"
+    save_weights(path, model_state(model), arch_of(model), meta={"iteration": 5})
+    data = path.read_bytes()
+    path.write_bytes({"header_only": data[:len(data) - 4], "garbage": b"\x80\x04junk" * 50, "empty": b"",
+                      "bad_arch_json": save({"w": np.zeros(2, np.float32)}, metadata={"arch": "{not json"})}[damage])
+    with pytest.raises(UserError, match="d.safetensors") as caught:
+        read_weights(path)
+    assert "\n" not in str(caught.value)
+
+
+def test_weights_metadata_and_ema_round_trip(tmp_path):
+    from sr_train.weights import read_safetensors
+
+    model = Compact(nf=8, nc=1)
+    state = model_state(model)
+    ema = {k: v + 1 for k, v in state.items()}
+    save_weights(tmp_path / "w.safetensors", state, arch_of(model), meta={"iteration": 5}, ema=ema)
+    tensors, metadata = read_safetensors(tmp_path / "w.safetensors")
+    assert metadata["format"] == "srkit" and set(tensors) == set(state) | {"ema." + k for k in ema}
+    weights = read_weights_file(tmp_path / "w.safetensors")
+    assert weights.arch == arch_of(model) and weights.meta == {"iteration": 5}
+    for k in state:
+        np.testing.assert_array_equal(weights.state[k], state[k])
+        np.testing.assert_array_equal(weights.preferred()[k], ema[k])
+
+
 @pytest.mark.parametrize("arch", [{"arch": "rrdbnet", "nf": 8, "nb": 1, "gc": 4, "scale": 2},
                                   {"arch": "compact", "nf": 8, "nc": 1, "act": "leakyrelu"}])
 def test_models_export_to_onnx_with_dynamic_size(tmp_path, arch):
