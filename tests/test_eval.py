@@ -135,3 +135,11 @@ def test_eval_decodes_each_pair_once_and_bicubic_is_srdata_metrics(dataset, untr
         hr = cv2.cvtColor(cv2.imread(str(dataset / "test" / f"{image['name']}.png")), cv2.COLOR_BGR2RGB)
         lr = cv2.cvtColor(cv2.imread(str(dataset / "test_X2" / f"{image['name']}.png")), cv2.COLOR_BGR2RGB)
         assert (image["bicubic_psnr"], image["bicubic_ssim"]) == bicubic_baseline(hr, lr, 2, True)
+
+
+def test_eval_help_states_the_real_default_tile(capsys):
+    from sr_train.tiling import DEFAULT_TILE
+
+    assert main(["eval", "--help"]) == 0
+    help_text = " ".join(capsys.readouterr().out.replace("│", " ").split())  # rich wraps inside a box
+    assert f"else {DEFAULT_TILE}." in help_text

@@ -7,6 +7,7 @@ from typing import Optional
 import typer
 
 from sr_train.cli import app
+from sr_train.tiling import DEFAULT_TILE
 
 
 @app.command("eval")
@@ -16,7 +17,7 @@ def eval_command(
     split: str = typer.Option("test", "--split", help="Which split to score: test, val or train."),
     json_path: Optional[str] = typer.Option(None, "--json", help="Also write the scores as JSON to this file."),
     save_images: Optional[str] = typer.Option(None, "--save-images", help="Write each super-resolved image as PNG into this folder."),
-    tile: Optional[int] = typer.Option(None, "--tile", help="LR tile size (0: whole image). Default: the recipe's val.tile, else 256."),
+    tile: Optional[int] = typer.Option(None, "--tile", help=f"LR tile size (0: whole image). Default: the recipe's val.tile, else {DEFAULT_TILE}."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar."),
 ) -> int:
     """PSNR/SSIM per image and on average, against bicubic, on one split of a dataset."""
