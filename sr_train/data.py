@@ -71,7 +71,7 @@ def infer_scale(split: SplitDirs, source: str) -> int:
     for job in pair_jobs(split, 1):
         if job.hr is not None and job.lr is not None:
             (hw, hh), (lw, lh) = image_size(job.hr), image_size(job.lr)
-            if lw and hw % lw == 0 and hw // lw >= 1:
+            if lw and hw % lw == 0:
                 return hw // lw
     raise UserError(f"{source}: cannot tell the scale from {split.hr} and {split.lr}: set data.scale")
 

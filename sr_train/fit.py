@@ -250,6 +250,7 @@ def fit(recipe: Recipe, resume: str | None = None, progress: bool = True, consol
 
             if done % recipe.val.interval == 0 or done == iters:
                 if main_process:
+                    model.eval()  # scored as it will be used; net.train() below returns to training
                     scores = score_model(ema_model or model, val_pairs, scale, crop, y_channel, recipe.val.tile,
                                          baselines=baselines)
                     means = mean_of(scores)

@@ -301,6 +301,20 @@ def test_bicubic_is_scored_once_per_run(pairs_dir, tmp_path, monkeypatch):
     assert "bicubic on val: PSNR" in out.file.getvalue()
 
 
+def test_validation_scores_in_eval_mode_and_training_resumes_in_train_mode(pairs_dir, tmp_path, monkeypatch):
+    built, modes = [], []
+    real_build, real_score = fit_module.build_model, fit_module.score_model
+    monkeypatch.setattr(fit_module, "build_model", lambda arch: built.append(real_build(arch)) or built[-1])
+    monkeypatch.setattr(fit_module, "score_model", lambda model, *a, **k: modes.append(model.training)
+                        or real_score(model, *a, **k))
+    real_loss = fit_module.pixel_loss
+    monkeypatch.setattr(fit_module, "pixel_loss", lambda *a: modes.append(("step", built[0].training))
+                        or real_loss(*a))
+    run(tiny_recipe(pairs_dir, tmp_path / "run", val__interval=2, train__iters=4))  # no EMA: the model is scored
+    assert modes == [("step", True), ("step", True), False, ("step", True), ("step", True), False]
+    assert built[0].training
+
+
 def test_batches_depend_only_on_seed_and_iteration(pairs_dir):
     split = SplitDirs("train", pairs_dir / "train", pairs_dir / "train_lq")
     store = ImageStore(find_pairs(split, SCALE, 32), SCALE, cache_mb=64)
