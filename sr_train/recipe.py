@@ -8,6 +8,7 @@ recognised by its top-level keys and translated into a recipe; what has no equiv
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import types
@@ -154,17 +155,25 @@ class Recipe:
 
     def to_dict(self) -> dict:
         """The recipe as plain data (what checkpoints store), without the internal fields."""
-        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)
-                if not f.metadata.get("internal")}
+        internal = {f.name for f in dataclasses.fields(self) if f.metadata.get("internal")}
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in internal}
+
+    def arch_settings(self) -> dict:
+        """model.arch's constructor settings with defaults (`sr_train.models.arch_args`, which
+        knows the architectures); an unknown name is a UserError naming this file and the key."""
+        from sr_train.models import ARCHS, arch_args
+
+        try:
+            return arch_args(self.model.arch)
+        except UserError:
+            raise UserError(f"{self.source}: model.arch: unknown architecture {self.model.arch!r}: "
+                            f"use {' or '.join(ARCHS)}") from None
 
     def model_arch(self, scale: int) -> dict:
         """The architecture dict for `sr_train.models.build_model` (unset settings: defaults)."""
-        from sr_train.models import arch_args, complete_arch
+        from sr_train.models import complete_arch
 
-        allowed = arch_args(self.model.arch) if self.model.arch in ("rrdbnet", "compact") else {}
-        if not allowed:
-            raise UserError(f"{self.source}: model.arch: unknown architecture {self.model.arch!r}: "
-                            "use rrdbnet or compact")
+        allowed = self.arch_settings()
         arch = {"arch": self.model.arch, "scale": self.model.scale or scale}
         for f in dataclasses.fields(ModelConfig):
             value = getattr(self.model, f.name)
@@ -177,14 +186,6 @@ class Recipe:
         return complete_arch(arch)
 
 
-def _plain(value):
-    if dataclasses.is_dataclass(value):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
 # --------------------------------------------------------------------------- loading
 
 def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
@@ -194,19 +195,14 @@ def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
     notes: list[str] = []
     if is_paddlegan_config(raw):
         raw, notes = translate_paddlegan(raw, path)
-    for item in overrides:
-        key, value = parse_override(item)
-        set_path(raw, key, value, source="--set")
-    recipe = from_dict(Recipe, raw, str(path))
-    recipe.source = str(path)
+    recipe = recipe_from_dict(raw, str(path), overrides)
     recipe.notes = notes
-    check_recipe(recipe)
     return recipe
 
 
 def recipe_from_dict(raw: dict, source: str = "<recipe>", overrides: list[str] = ()) -> Recipe:
     """A recipe from already-parsed data (tests, checkpoints), with the same checks as a file."""
-    raw = _deep_copy(raw)
+    raw = copy.deepcopy(raw)  # overrides must not change the caller's dict
     for item in overrides:
         key, value = parse_override(item)
         set_path(raw, key, value, source="--set")
@@ -214,10 +210,6 @@ def recipe_from_dict(raw: dict, source: str = "<recipe>", overrides: list[str] =
     recipe.source = source
     check_recipe(recipe)
     return recipe
-
-
-def _deep_copy(raw):
-    return yaml.safe_load(yaml.safe_dump(raw))
 
 
 def _read_yaml(path: Path) -> dict:
@@ -392,8 +384,7 @@ def check_recipe(recipe: Recipe) -> None:
             raise UserError(f"{src}: {key} must be >= 0, got {value}")
     if recipe.train.ema >= 1:
         raise UserError(f"{src}: train.ema is a decay in [0, 1) (e.g. 0.999), got {recipe.train.ema}")
-    if recipe.model.arch not in ("rrdbnet", "compact"):
-        raise UserError(f"{src}: model.arch: unknown architecture {recipe.model.arch!r}: use rrdbnet or compact")
+    recipe.arch_settings()
     if recipe.train.loss not in ("l1", "mse"):
         raise UserError(f"{src}: train.loss: unknown loss {recipe.train.loss!r}: use l1 or mse")
     if (recipe.discriminator is None) != (recipe.loss.gan is None):

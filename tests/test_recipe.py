@@ -226,6 +226,14 @@ def test_recipe_round_trips_through_to_dict(tmp_path):
     again = recipe_from_dict(r.to_dict(), "copy")
     assert again.to_dict() == r.to_dict()
     assert yaml.safe_load(yaml.safe_dump(r.to_dict())) == r.to_dict()
+    assert not {"source", "notes"} & set(r.to_dict())  # internal fields stay out of checkpoints
+
+
+def test_overrides_leave_the_callers_dict_alone():
+    raw = {"data": {"train": {"gt": "a", "lq": "b"}, "val": {"gt": "c", "lq": "d"}}, "train": {"iters": 5}}
+    r = recipe_from_dict(raw, "mem", ["train.iters=9", "train.scheduler.milestones=[1, 2]"])
+    assert (r.train.iters, r.train.scheduler.milestones, r.source) == (9, [1, 2], "mem")
+    assert raw["train"] == {"iters": 5}
 
 
 def test_not_a_mapping_or_not_yaml(tmp_path):
