@@ -139,16 +139,25 @@ def optimizer_state(optimizer, named_params: dict) -> dict[str, np.ndarray]:
     for key, value in optimizer.state_dict().items():
         if not hasattr(value, "numpy"):
             continue
-        var, acc = _split_accumulator(key, by_var)
+        split = split_longest_prefix(key, by_var, "_")
+        if split is None:
+            raise ValueError(f"optimizer state key {key!r} belongs to no parameter")
+        var, acc = split
         out[f"{by_var[var]}.{acc}"] = value.numpy().copy()
     return out
 
 
-def _split_accumulator(key: str, by_var: dict[str, str]) -> tuple[str, str]:
-    for var in sorted(by_var, key=len, reverse=True):
-        if key.startswith(var + "_"):
-            return var, key[len(var) + 1:]
-    raise ValueError(f"optimizer state key {key!r} belongs to no parameter")
+def split_longest_prefix(key: str, names, separator: str) -> tuple[str, str] | None:
+    """(name, rest) for the longest of `names` such that key == name + separator + rest, else None.
+
+    Longest first because names can prefix each other with the separator in between (Paddle's
+    `conv2d_1.w_0` accumulators are `conv2d_1.w_0_moment1_0`; a `p_1` and a `p_1_2` both prefix
+    `p_1_2_moment1_0`), and only the longest is the parameter the key belongs to.
+    """
+    for name in sorted(names, key=len, reverse=True):
+        if key.startswith(name + separator):
+            return name, key[len(name) + len(separator):]
+    return None
 
 
 def load_optimizer_state(optimizer, named_params: dict, saved: dict[str, np.ndarray]) -> None:
@@ -158,14 +167,10 @@ def load_optimizer_state(optimizer, named_params: dict, saved: dict[str, np.ndar
     by_name = {name: param.name for name, param in named_params.items()}
     restored = {}
     for key, value in saved.items():
-        name, acc = _split_saved(key, by_name)
+        split = split_longest_prefix(key, by_name, ".")
+        if split is None:
+            raise UserError(f"optimizer state entry {key!r} matches no parameter of the model: the state belongs "
+                            "to another architecture")
+        name, acc = split
         restored[f"{by_name[name]}_{acc}"] = paddle.to_tensor(value)
     optimizer.set_state_dict(restored)
-
-
-def _split_saved(key: str, by_name: dict[str, str]) -> tuple[str, str]:
-    for name in sorted(by_name, key=len, reverse=True):
-        if key.startswith(name + "."):
-            return name, key[len(name) + 1:]
-    raise UserError(f"optimizer state entry {key!r} matches no parameter of the model: the state belongs to "
-                    "another architecture")

@@ -9,13 +9,14 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import paddle
 import pytest
 from rich.console import Console
 
 import sr_train.data
 import sr_train.evaluate
 import sr_train.fit as fit_module
-from sr_train.checkpoint import list_states, read_state
+from sr_train.checkpoint import list_states, load_optimizer_state, read_state, split_longest_prefix
 from sr_train.cli import main
 from sr_train.data import ImageStore, TrainBatches, find_pairs, train_loader
 from sr_train.fit import fit, learning_rate
@@ -313,6 +314,22 @@ def test_validation_scores_in_eval_mode_and_training_resumes_in_train_mode(pairs
     run(tiny_recipe(pairs_dir, tmp_path / "run", val__interval=2, train__iters=4))  # no EMA: the model is scored
     assert modes == [("step", True), ("step", True), False, ("step", True), ("step", True), False]
     assert built[0].training
+
+
+def test_split_longest_prefix_picks_the_longest_name():
+    assert split_longest_prefix("p_1_2_moment1_0", ["p_1", "p_1_2"], "_") == ("p_1_2", "moment1_0")
+    assert split_longest_prefix("body.1.weight.moment1_0", ["body.1", "body.1.weight"], ".") == \
+        ("body.1.weight", "moment1_0")
+    assert split_longest_prefix("head.weight.moment1_0", ["body.1.weight"], ".") is None
+
+
+def test_state_of_another_architecture_is_refused_on_resume(pairs_dir, tmp_path):
+    run(tiny_recipe(pairs_dir, tmp_path / "a", train__iters=3))
+    state = read_state(tmp_path / "a" / "ckpt" / "iter_3.state")
+    layer = paddle.nn.Linear(2, 2)
+    optimizer = paddle.optimizer.Adam(parameters=layer.parameters())
+    with pytest.raises(UserError, match="matches no parameter of the model"):
+        load_optimizer_state(optimizer, dict(layer.named_parameters()), state.optimizer)
 
 
 def test_batches_depend_only_on_seed_and_iteration(pairs_dir):
