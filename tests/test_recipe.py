@@ -110,8 +110,10 @@ MINIMAL = "data:\n  root: some/ds\n"
 
 
 def test_shipped_recipes_load():
-    for name in ("quickstart", "anime-x4", "esrgan-psnr-x4"):
-        recipe = load_recipe(ROOT / "recipes" / f"{name}.yaml")
+    shipped = sorted((ROOT / "recipes").glob("*.yaml"))
+    assert {"quickstart.yaml", "anime-x4.yaml", "esrgan-psnr-x4.yaml", "quickstart-gan.yaml"} <= {p.name for p in shipped}
+    for path in shipped:
+        recipe = load_recipe(path)
         recipe.model_arch(4)  # every model setting belongs to its architecture
 
 
