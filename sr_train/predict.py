@@ -23,9 +23,9 @@ import numpy as np
 from sr_train.engines import DEFAULT_ENGINE, ENGINES, Engine, open_engine
 from sr_train.tiling import DEFAULT_PAD, upscale
 from srdata.atomic import write_bytes
-from srdata.build import BuildOptions
 from srdata.errors import UserError
 from srdata.imageio import (
+    DEFAULT_MAX_PIXELS,
     SOURCE_EXTENSIONS,
     RejectedImage,
     apply_orientation,
@@ -37,7 +37,7 @@ from srdata.imageio import (
 
 ALPHA_MODES = ("bicubic", "model")
 # srdata build's default --max-pixels: one decompression-bomb limit for every srkit reader.
-MAX_PIXELS = BuildOptions.max_pixels
+MAX_PIXELS = DEFAULT_MAX_PIXELS
 GREY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L")
 EXIF_ORIENTATION = 0x0112
 

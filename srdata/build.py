@@ -46,6 +46,7 @@ from srdata.dedup import DEFAULT_THRESHOLD, find_groups, hex_to_u64, phash_hex, 
 from srdata.degrade import FILTERS, Degradation, resize
 from srdata.errors import UserError
 from srdata.imageio import (
+    DEFAULT_MAX_PIXELS,
     SOURCE_EXTENSIONS,
     RejectedImage,
     check_pixels,
@@ -97,7 +98,7 @@ class BuildOptions:
     seed: int = 0
     workers: int | None = None
     png_level: int = 1
-    max_pixels: int = 100_000_000
+    max_pixels: int = DEFAULT_MAX_PIXELS
     strict: bool = False
 
     def validate(self) -> None:

@@ -125,6 +125,9 @@ def open_header(data: bytes) -> Image.Image:
     return img
 
 
+DEFAULT_MAX_PIXELS = 100_000_000  # 100 MP: bigger headers are refused before decoding (decompression bombs)
+
+
 def check_pixels(size: tuple[int, int], max_pixels: int) -> None:
     """Refuse (before decoding) an image whose header claims more than max_pixels pixels."""
     width, height = size
@@ -150,7 +153,7 @@ def decode_bgr(data: bytes, max_pixels: int) -> np.ndarray:
     return decode_opened(img, data)
 
 
-def decode_source(path: str | os.PathLike, max_pixels: int = 100_000_000) -> np.ndarray:
+def decode_source(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Decode a source file to uint8 HxWx3 RGB; raises RejectedImage with a one-line reason."""
     try:
         data = Path(path).read_bytes()

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from srdata.build import BuildOptions, build_dataset, parse_range, parse_size
+from srdata.imageio import DEFAULT_MAX_PIXELS
 from srdata.cli import app
 from srdata.dedup import DEFAULT_THRESHOLD
 from srdata.degrade import FILTERS
@@ -34,7 +35,7 @@ def build_command(
     seed: int = typer.Option(0, "--seed", help="Seed of the split and of random degradations."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Parallel workers (default: all cores)."),
     png_level: int = typer.Option(1, "--png-level", help="PNG compression level 0-9."),
-    max_pixels: int = typer.Option(100_000_000, "--max-pixels", help="Refuse sources with more pixels."),
+    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", help="Refuse sources with more pixels."),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 if any source was rejected."),
 ) -> None:
     """Build (or update) a paired HR/LR dataset from a folder of raw images."""
