@@ -19,22 +19,12 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
 
 from srdata.dedup import _popcount, find_groups, phash_u64
+from srdata.imageio import decode_source, find_images
 
 DEFAULT_FOLDER = Path(__file__).resolve().parents[2] / "shared" / "data" / "cartoon-dev"
 VARIANT_FAMILIES = ("renpy_sylvie_", "renpy_eileen_", "renpy_lucy_")
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
-
-
-def load_rgb_on_white(path: Path) -> Image.Image:
-    """Decode as `srdata build` does: EXIF orientation, alpha composited onto white, RGB."""
-    with Image.open(path) as im:
-        im = ImageOps.exif_transpose(im)
-        rgba = im.convert("RGBA")
-    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-    return Image.alpha_composite(white, rgba).convert("RGB")
 
 
 def family(name: str) -> str | None:
@@ -47,13 +37,13 @@ def histogram(distances: np.ndarray) -> dict[int, int]:
 
 def main(argv: list[str]) -> int:
     folder = Path(argv[0]) if argv else DEFAULT_FOLDER
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    paths = find_images(folder)
     if not paths:
         print(f"no images in {folder}", file=sys.stderr)
         return 2
-    images = [load_rgb_on_white(p) for p in paths]
+    images = [decode_source(p) for p in paths]  # decoded exactly as `srdata build` decodes sources
     hashes = np.array([phash_u64(im) for im in images], dtype=np.uint64)
-    pixels = [hashlib.sha256(f"{im.size}".encode() + im.tobytes()).hexdigest() for im in images]
+    pixels = [hashlib.sha256(f"{im.shape}".encode() + im.tobytes()).hexdigest() for im in images]
     # A pixel-identical copy joins its original's family (or they form one of their own).
     fams = [family(p.name) or f"copy:{px}" for p, px in zip(paths, pixels)]
 
