@@ -16,7 +16,7 @@ maps a float32 NCHW numpy array to a numpy array (e.g. an ONNX Runtime session w
 from __future__ import annotations
 
 import sys
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -57,6 +57,35 @@ def upscale(
     `tile=0` runs the whole image at once. Otherwise the image is cut into tiles of at most
     `tile` x `tile` LR pixels, each run with `tile_pad` pixels of context. `on_tile(n)` is
     called after each tile with the number of LR pixels it covered (for progress bars).
+    This is the float result eval and validation score; `sr-train predict` consumes
+    `upscaled_tiles` itself to write 8/16-bit samples without ever holding the float image.
+    """
+    height, width = _check_image(lr).shape[:2]
+    size = (height * int(scale), width * int(scale))
+    out = None
+    for rows, cols, result in upscaled_tiles(model, lr, scale, tile, tile_pad, on_tile):
+        if out is None:
+            if result.shape[:2] == size:  # the whole image in one run: no second copy
+                return result
+            out = np.empty(size + result.shape[2:], np.float32)
+        out[rows, cols] = result
+    return out
+
+
+def upscaled_tiles(
+    model,
+    lr: np.ndarray,
+    scale: int,
+    tile: int = DEFAULT_TILE,
+    tile_pad: int = DEFAULT_PAD,
+    on_tile: Callable[[int], None] | None = None,
+) -> Iterator[tuple[slice, slice, np.ndarray]]:
+    """Yield `(rows, cols, result)` for each tile in raster order (left to right, then down):
+    `result` is the float32 HWC output, clipped to [0, 1], for `output[rows, cols]`.
+
+    The output slices cover exactly `lr`'s size times `scale` (the padding to the model's input
+    multiple is cut off). A caller that stores each result as it comes holds one tile's floats
+    at a time instead of the whole float image (12 bytes per output pixel).
     """
     lr = _check_image(lr)
     scale = int(scale)
@@ -64,24 +93,25 @@ def upscale(
     multiple = input_multiple(model)
     padded = _pad_to_multiple(lr, multiple)
     tile, tile_pad = _round_up(tile, multiple), _round_up(tile_pad, multiple)
-    out = _upscale_padded(model, padded, scale, tile, tile_pad, (height, width), on_tile)
-    out = out[: height * scale, : width * scale]
-    return np.clip(out, 0.0, 1.0, out=out)  # in place: the output is the biggest array here
+    for y0, y1, x0, x1, result in _padded_tiles(model, padded, scale, tile, tile_pad):
+        # Tiles start below the true size: it is at most multiple - 1 px short of the padded size.
+        y1, x1 = min(y1, height), min(x1, width)
+        result = result[: (y1 - y0) * scale, : (x1 - x0) * scale]
+        np.clip(result, 0.0, 1.0, out=result)
+        if on_tile is not None:
+            on_tile((y1 - y0) * (x1 - x0))
+        yield slice(y0 * scale, y1 * scale), slice(x0 * scale, x1 * scale), result
 
 
-def _upscale_padded(model, img: np.ndarray, scale: int, tile: int, pad: int, true_size, on_tile) -> np.ndarray:
-    """Upscale an image whose sides are multiples of the model's input multiple.
-
-    `true_size` is the size before that padding, only used to report progress in real pixels.
-    """
+def _padded_tiles(model, img: np.ndarray, scale: int, tile: int, pad: int):
+    """(y0, y1, x0, x1, result) per tile of an image whose sides are multiples of the model's input
+    multiple; `result` is the model's output for img[y0:y1, x0:x1] (its context cut off), not clipped."""
     height, width = img.shape[:2]
     if tile <= 0 or (height <= tile and width <= tile):
         out = run_model(model, img)
         _check_output(out, img, scale)
-        if on_tile is not None:
-            on_tile(true_size[0] * true_size[1])
-        return out
-    out = None
+        yield 0, height, 0, width, out
+        return
     for y0 in range(0, height, tile):
         for x0 in range(0, width, tile):
             y1, x1 = min(y0 + tile, height), min(x0 + tile, width)
@@ -89,15 +119,8 @@ def _upscale_padded(model, img: np.ndarray, scale: int, tile: int, pad: int, tru
             py1, px1 = min(y1 + pad, height), min(x1 + pad, width)
             result = run_model(model, img[py0:py1, px0:px1])
             _check_output(result, img[py0:py1, px0:px1], scale)
-            if out is None:
-                out = np.empty((height * scale, width * scale, result.shape[2]), np.float32)
             oy, ox = (y0 - py0) * scale, (x0 - px0) * scale
-            out[y0 * scale : y1 * scale, x0 * scale : x1 * scale] = result[
-                oy : oy + (y1 - y0) * scale, ox : ox + (x1 - x0) * scale
-            ]
-            if on_tile is not None:
-                on_tile(max(min(y1, true_size[0]) - y0, 0) * max(min(x1, true_size[1]) - x0, 0))
-    return out
+            yield y0, y1, x0, x1, result[oy : oy + (y1 - y0) * scale, ox : ox + (x1 - x0) * scale]
 
 
 def run_model(model, img: np.ndarray) -> np.ndarray:

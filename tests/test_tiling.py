@@ -185,3 +185,19 @@ def _srkit_model(arch: dict):
         param.set_value(param.numpy() + rng.normal(0, 0.05, param.shape).astype(np.float32))
     model.eval()
     return model
+
+
+def test_upscaled_tiles_cover_the_output_once_in_raster_order():
+    """predict stores tiles as they come (grey gathers full-width bands): every output pixel exactly
+    once, rows of tiles top to bottom and left to right, the padding to the input multiple cut off."""
+    from sr_train.tiling import upscaled_tiles
+
+    img = _image(37, 29, seed=3)
+    covered = np.zeros((37, 29), int)
+    order = []
+    for rows, cols, result in upscaled_tiles(UnshuffleNet(), img, 1, tile=12, tile_pad=4):
+        assert result.dtype == np.float32 and result.shape == (rows.stop - rows.start, cols.stop - cols.start, 3)
+        assert 0 <= result.min() and result.max() <= 1
+        covered[rows, cols] += 1
+        order.append((rows.start, cols.start))
+    assert (covered == 1).all() and order == sorted(order) and len(order) == 4 * 3
