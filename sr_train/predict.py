@@ -3,7 +3,10 @@
 What goes in comes out in kind: 8-bit stays 8-bit and 16-bit stays 16-bit (the model runs on
 floats either way), grey stays grey (the model sees it as RGB, its output is turned back to one
 channel), and an alpha channel is upscaled on its own (bicubic, or by the model as a grey image)
-and kept. Any image size works in bounded memory through `sr_train.tiling.upscale`.
+and kept. Any image size works in bounded memory: `sr_train.tiling.upscaled_tiles` runs the model
+tile by tile and each tile is stored straight into the output array of the final dtype, so the
+peak is about the output image (3 bytes per pixel for 8-bit RGB, 6 for 16-bit) plus one tile's
+activations (see `upscale_image` for what alpha and --outscale add).
 
 An input that cannot be read is skipped with a one-line reason and the others are still
 written; the command then exits with code 1 so scripts notice. Bad options exit 2.
@@ -21,7 +24,7 @@ import cv2
 import numpy as np
 
 from sr_train.engines import DEFAULT_ENGINE, ENGINES, Engine, open_engine
-from sr_train.tiling import DEFAULT_PAD, upscale
+from sr_train.tiling import DEFAULT_PAD, upscale, upscaled_tiles
 from srdata.atomic import write_bytes
 from srdata.errors import UserError
 from srdata.imageio import (
@@ -193,27 +196,60 @@ def split_channels(img: np.ndarray, grey: bool) -> tuple[np.ndarray, np.ndarray 
 
 def upscale_image(img: np.ndarray, grey: bool, engine: Engine, opts: PredictOptions, on_tile=None) -> np.ndarray:
     """Upscale an OpenCV image (uint8/uint16, grey/BGR/BGRA) and return one of the same kind
-    (grey+alpha comes back as 2 channels)."""
+    (grey+alpha comes back as 2 channels).
+
+    Each tile's result goes straight into the output array of the final dtype (3 bytes per
+    output pixel for 8-bit RGB, 6 for 16-bit): the float image (12 bytes per pixel) never exists
+    whole. `--outscale` is the exception: Lanczos needs the whole float image at the model's
+    scale (12 bytes per model pixel, 4 more for alpha) and its float resize (12 per output pixel).
+    """
     rgb, alpha = split_channels(img, grey)
     tile = engine.default_tile if opts.tile is None else opts.tile
-    out = upscale(engine.model, rgb, engine.scale, tile, opts.tile_pad, on_tile=on_tile)
-    out_alpha = None if alpha is None else upscale_alpha(alpha, engine, opts)
     if opts.outscale is not None:
-        size = outscale_size(rgb.shape[:2], opts.outscale)
-        out = np.clip(cv2.resize(out, size, interpolation=cv2.INTER_LANCZOS4), 0, 1)
-        if out_alpha is not None:
-            out_alpha = np.clip(cv2.resize(out_alpha, size, interpolation=cv2.INTER_LANCZOS4), 0, 1)
-    return to_opencv(out, out_alpha, grey, img.dtype)
+        return _upscale_and_resize(rgb, alpha, grey, img.dtype, engine, opts, tile, on_tile)
+    size = (rgb.shape[0] * engine.scale, rgb.shape[1] * engine.scale)
+    writer = SampleWriter(size, grey, alpha is not None, img.dtype)
+    for rows, cols, result in upscaled_tiles(engine.model, rgb, engine.scale, tile, opts.tile_pad, on_tile):
+        writer.put_colour(rows, cols, result)
+    del rgb
+    if alpha is not None:
+        for rows, cols, values in upscaled_alpha(alpha, engine, opts, tile):
+            writer.put_alpha(rows, cols, values)
+    return writer.image()
 
 
-def upscale_alpha(alpha: np.ndarray, engine: Engine, opts: PredictOptions) -> np.ndarray:
-    """The alpha channel at the model's scale: bicubic (cheap, soft) or run through the model as grey."""
+def _upscale_and_resize(rgb, alpha, grey: bool, dtype, engine: Engine, opts: PredictOptions, tile: int, on_tile):
+    """`--outscale`: the float result at the model's scale, Lanczos-resized whole, then converted."""
+    size = outscale_size(rgb.shape[:2], opts.outscale)
+    out = upscale(engine.model, rgb, engine.scale, tile, opts.tile_pad, on_tile=on_tile)
+    del rgb
+    writer = SampleWriter((size[1], size[0]), grey, alpha is not None, dtype)
+    writer.put_colour(slice(None), slice(None), _lanczos(out, size))
+    del out
+    if alpha is not None:
+        whole = np.empty((alpha.shape[0] * engine.scale, alpha.shape[1] * engine.scale), np.float32)
+        for rows, cols, values in upscaled_alpha(alpha, engine, opts, tile):
+            whole[rows, cols] = values
+        writer.put_alpha(slice(None), slice(None), _lanczos(whole, size))
+    return writer.image()
+
+
+def _lanczos(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    resized = cv2.resize(img, size, interpolation=cv2.INTER_LANCZOS4)
+    return np.clip(resized, 0, 1, out=resized)
+
+
+def upscaled_alpha(alpha: np.ndarray, engine: Engine, opts: PredictOptions, tile: int):
+    """Yield (rows, cols, float alpha) pieces at the model's scale: bicubic (cheap, soft; one piece)
+    or tile by tile through the model as a grey image (the mean of its three output channels)."""
     if opts.alpha == "model":
         grey = np.repeat(alpha[:, :, None], 3, axis=2)
-        tile = engine.default_tile if opts.tile is None else opts.tile
-        return upscale(engine.model, grey, engine.scale, tile, opts.tile_pad).mean(axis=2)
+        for rows, cols, result in upscaled_tiles(engine.model, grey, engine.scale, tile, opts.tile_pad):
+            yield rows, cols, result.mean(axis=2)
+        return
     size = (alpha.shape[1] * engine.scale, alpha.shape[0] * engine.scale)
-    return np.clip(cv2.resize(alpha, size, interpolation=cv2.INTER_CUBIC), 0, 1)
+    resized = cv2.resize(alpha, size, interpolation=cv2.INTER_CUBIC)
+    yield slice(None), slice(None), np.clip(resized, 0, 1, out=resized)
 
 
 def outscale_size(shape: tuple[int, int], outscale: float) -> tuple[int, int]:
@@ -222,19 +258,58 @@ def outscale_size(shape: tuple[int, int], outscale: float) -> tuple[int, int]:
     return max(int(width * outscale + 0.5), 1), max(int(height * outscale + 0.5), 1)
 
 
-def to_opencv(rgb: np.ndarray, alpha: np.ndarray | None, grey: bool, dtype) -> np.ndarray:
-    """Float [0, 1] RGB (+ alpha) to an image of `dtype`, rounded: grey (+alpha), BGR or BGRA.
+class SampleWriter:
+    """The output image in its final dtype (grey, grey+alpha, BGR or BGRA), filled piece by piece
+    from float [0, 1] RGB and alpha: each value is scaled to 255 or 65535 and rounded to the
+    nearest integer (ties to even, np.rint).
 
-    Scales and rounds `rgb` in place: at 4x the result is the largest array of the whole run.
+    Pieces are converted in strips of STRIP_ROWS rows, so a whole-image piece (--outscale, bicubic
+    alpha) adds strip-sized temporaries, not image-sized ones. Grey is OpenCV's RGB2GRAY, whose
+    SIMD body and scalar tail round differently: it must see the same full-width rows as a whole
+    image, so tiles of a grey image are gathered into one band of full-width float rows first.
     """
-    data = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if grey else rgb[:, :, ::-1]
-    if alpha is not None:
-        data = np.dstack([data, alpha])
-    peak = 65535.0 if dtype == np.uint16 else 255.0
-    data *= peak
-    np.rint(data, out=data)
-    np.clip(data, 0, peak, out=data)
-    return np.ascontiguousarray(data.astype(dtype))
+
+    STRIP_ROWS = 256
+
+    def __init__(self, size: tuple[int, int], grey: bool, has_alpha: bool, dtype):
+        self.pixels = np.empty((size[0], size[1], (1 if grey else 3) + int(has_alpha)), dtype)
+        self.grey = grey
+        self.peak = np.float32(65535.0 if dtype == np.uint16 else 255.0)
+        self._band: np.ndarray | None = None
+
+    def put_colour(self, rows: slice, cols: slice, rgb: np.ndarray) -> None:
+        if not self.grey:
+            self._store(rows, cols, slice(0, 3), rgb, lambda part: part[:, :, ::-1])
+            return
+        x0, x1, _ = cols.indices(self.pixels.shape[1])
+        if x0 == 0 and x1 == self.pixels.shape[1]:
+            self._store(rows, cols, 0, rgb, _rgb_to_grey)
+            return
+        if x0 == 0:
+            self._band = np.empty((rgb.shape[0], self.pixels.shape[1], 3), np.float32)
+        self._band[:, x0:x1] = rgb
+        if x1 == self.pixels.shape[1]:
+            band, self._band = self._band, None
+            self._store(rows, slice(None), 0, band, _rgb_to_grey)
+
+    def put_alpha(self, rows: slice, cols: slice, alpha: np.ndarray) -> None:
+        self._store(rows, cols, -1, alpha, lambda part: part)
+
+    def image(self) -> np.ndarray:
+        return self.pixels[:, :, 0] if self.pixels.shape[2] == 1 else self.pixels
+
+    def _store(self, rows: slice, cols: slice, channels, values: np.ndarray, convert) -> None:
+        top = rows.indices(self.pixels.shape[0])[0]
+        for start in range(0, values.shape[0], self.STRIP_ROWS):
+            part = values[start : start + self.STRIP_ROWS]
+            scaled = convert(part) * self.peak
+            np.rint(scaled, out=scaled)
+            np.clip(scaled, 0, self.peak, out=scaled)
+            self.pixels[top + start : top + start + part.shape[0], cols, channels] = scaled
+
+
+def _rgb_to_grey(rgb: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
 
 
 def write_png(path: Path, img: np.ndarray) -> None:

@@ -12,7 +12,7 @@ from PIL import Image
 
 from sr_train.cli import main
 from sr_train.predict import PredictOptions, collect_jobs, predict
-from sr_train.tiling import upscale
+from sr_train.tiling import upscale, upscaled_tiles
 
 SCALE = 2
 
@@ -313,11 +313,11 @@ def test_default_tile_follows_the_engine(weights, tmp_path, monkeypatch):
 
     used = []
 
-    def recording_upscale(model, lr, scale, tile, tile_pad, on_tile=None):
+    def recording_tiles(model, lr, scale, tile, tile_pad, on_tile=None):
         used.append(tile)
-        return upscale(model, lr, scale, tile, tile_pad, on_tile)
+        return upscaled_tiles(model, lr, scale, tile, tile_pad, on_tile)
 
-    monkeypatch.setattr(predict_module, "upscale", recording_upscale)
+    monkeypatch.setattr(predict_module, "upscaled_tiles", recording_tiles)
     src = _save(tmp_path / "a.png", _rgb(8, 8))
     assert main(["export", "--weights", str(weights), "--format", "paddle", "--out", str(tmp_path / "exp")]) == 0
     for source, engine in [(weights, "paddle"), (weights, "onnx"), (tmp_path / "exp", "paddle")]:
@@ -407,3 +407,88 @@ def test_tile_help_states_the_engines_default_tiles(capsys, monkeypatch):
     assert main(["predict", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.replace("│", " ").split())
     assert f"Default: {ONNX_TILE} (onnx), {DYGRAPH_TILE} (paddle), {PADDLE_EXPORT_TILE} (paddle on an export" in text
+
+
+def _old_predict_pixels(img: np.ndarray, grey: bool, engine, opts) -> np.ndarray:
+    """What predict wrote before it filled the final array tile by tile (frozen copy of that code):
+    the whole float result, alpha and --outscale on whole float images, then scaled and np.rint-ed."""
+    from sr_train.predict import outscale_size, split_channels
+
+    rgb, alpha = split_channels(img, grey)
+    tile = engine.default_tile if opts.tile is None else opts.tile
+    out = upscale(engine.model, rgb, engine.scale, tile, opts.tile_pad)
+    out_alpha = None
+    if alpha is not None and opts.alpha == "model":
+        out_alpha = upscale(engine.model, np.repeat(alpha[:, :, None], 3, axis=2), engine.scale, tile,
+                            opts.tile_pad).mean(axis=2)
+    elif alpha is not None:
+        size = (alpha.shape[1] * engine.scale, alpha.shape[0] * engine.scale)
+        out_alpha = np.clip(cv2.resize(alpha, size, interpolation=cv2.INTER_CUBIC), 0, 1)
+    if opts.outscale is not None:
+        size = outscale_size(rgb.shape[:2], opts.outscale)
+        out = np.clip(cv2.resize(out, size, interpolation=cv2.INTER_LANCZOS4), 0, 1)
+        if out_alpha is not None:
+            out_alpha = np.clip(cv2.resize(out_alpha, size, interpolation=cv2.INTER_LANCZOS4), 0, 1)
+    data = cv2.cvtColor(out, cv2.COLOR_RGB2GRAY) if grey else out[:, :, ::-1]
+    if out_alpha is not None:
+        data = np.dstack([data, out_alpha])
+    peak = 65535.0 if img.dtype == np.uint16 else 255.0
+    data = data * peak
+    np.rint(data, out=data)
+    np.clip(data, 0, peak, out=data)
+    return np.ascontiguousarray(data.astype(img.dtype))
+
+
+def _kind(name: str) -> tuple[np.ndarray, bool]:
+    """An OpenCV image of the named kind (as read_image returns it) and its greyness; 37 x 53 LR px."""
+    base = cv2.cvtColor(_rgb(37, 53, seed=5), cv2.COLOR_RGB2BGR)
+    deep = base.astype(np.uint16) * 257 + np.random.default_rng(6).integers(0, 257, base.shape).astype(np.uint16)
+    pixels = deep if "16" in name else base
+    alpha = np.tile(np.linspace(0, pixels.max(), 53).astype(pixels.dtype), (37, 1))
+    if name.startswith("grey"):
+        grey = pixels[:, :, 1]
+        return (np.dstack([grey, grey, grey, alpha]) if "alpha" in name else grey), True
+    return (np.dstack([pixels, alpha]) if "alpha" in name else pixels), False
+
+
+@pytest.mark.parametrize("tile", [0, 9], ids=["untiled", "tiled"])
+@pytest.mark.parametrize("kind,alpha,outscale", [
+    ("rgb8", "bicubic", None), ("rgb16", "bicubic", None), ("grey8", "bicubic", None), ("grey16", "bicubic", None),
+    ("rgb8-alpha", "bicubic", None), ("rgb16-alpha", "model", None), ("grey8-alpha", "model", None),
+    ("grey16-alpha", "bicubic", None), ("rgb8-alpha", "bicubic", 1.5), ("grey16-alpha", "model", 3.0),
+])
+def test_pixels_written_tile_by_tile_equal_the_whole_float_path(tile, kind, alpha, outscale):
+    """Filling the final 8/16-bit array tile by tile (never the whole float image) gives exactly the
+    bytes of the old path: whole float result, then scaled and rounded. Grey matters most: OpenCV's
+    RGB2GRAY rounds its SIMD body and tail differently, so per-tile conversion would not match."""
+    from sr_train.engines import Engine
+    from sr_train.predict import upscale_image
+
+    img, grey = _kind(kind)
+    engine = Engine("paddle", _tiny_model(), SCALE, 3, default_tile=0)
+    opts = PredictOptions(weights=Path("unused"), inputs=[], out=Path("unused"), tile=tile, tile_pad=3,
+                          alpha=alpha, outscale=outscale)
+    got = upscale_image(img, grey, engine, opts)
+    expected = _old_predict_pixels(img, grey, engine, opts)
+    assert got.dtype == img.dtype and got.shape == expected.shape
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("grey", [True, False], ids=["grey", "bgr"])
+def test_sample_writer_fed_tile_by_tile_equals_converting_the_whole_image(grey):
+    """Many random floats at 16 bits: enough pixels that converting grey tile by tile (where OpenCV's
+    RGB2GRAY SIMD body and scalar tail fall elsewhere) would flip some roundings."""
+    from sr_train.predict import SampleWriter
+
+    rng = np.random.default_rng(8)
+    rgb = rng.random((300, 700, 3), dtype=np.float32)
+    alpha = rng.random((300, 700), dtype=np.float32)
+    writer = SampleWriter((300, 700), grey, True, np.uint16)
+    for y0 in range(0, 300, 64):  # raster order, as sr_train.tiling.upscaled_tiles yields tiles
+        for x0 in range(0, 700, 45):
+            rows, cols = slice(y0, min(y0 + 64, 300)), slice(x0, min(x0 + 45, 700))
+            writer.put_colour(rows, cols, rgb[rows, cols])
+            writer.put_alpha(rows, cols, alpha[rows, cols])
+    colour = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)[:, :, None] if grey else rgb[:, :, ::-1]
+    expected = np.clip(np.rint(np.dstack([colour, alpha]) * 65535.0), 0, 65535).astype(np.uint16)
+    np.testing.assert_array_equal(writer.image(), expected)
