@@ -2,6 +2,7 @@
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/predict.py [--arch compact|rrdbnet] [--crop 256] [--images 3] [--tile N]
     OMP_NUM_THREADS=1 .venv/bin/python bench/predict.py --memory [--arch rrdbnet] [--sides 160,176,192]
+    OMP_NUM_THREADS=1 .venv/bin/python bench/predict.py --image-memory [--lr-side 1500] [--kinds rgb8,rgb16,grey8,rgba8]
 
 A network of the chosen architecture (the shipped recipes' sizes: Compact nf 64 nc 16, RRDBNet
 nb 23 nf 64 gc 32, x4; random weights, which do not change the speed) is exported once in both
@@ -14,6 +15,12 @@ Printed: output megapixels/s per engine and the ratios against the Paddle export
 
 `--memory` instead measures the peak RSS of one forward pass on side x side inputs, one fresh
 process per engine and side; it is how sr_train/tiling.py's DEFAULT_TILE was chosen.
+
+`--image-memory` measures the peak RSS of a whole `predict()` of one big synthetic LR image per
+kind (8/16-bit, grey, alpha), fresh process each, with a tiny x4 Compact (nf 8) whose activations
+are negligible: what is left is the image arrays. Printed per kind: bytes per output pixel above
+the process's peak with the engine loaded, next to the output image's own bytes per pixel. The
+image is blurred noise, which PNG barely compresses: the encoder's buffer is near its worst case.
 """
 
 from __future__ import annotations
@@ -139,6 +146,45 @@ def memory_child(engine: str, source: str, side: int) -> None:
     print(f"peak {peak_rss_gb():.2f} GB (model loaded: {before:.2f} GB)")
 
 
+TINY_X4 = {"arch": "compact", "nf": 8, "nc": 2, "scale": 4}
+IMAGE_KINDS = {"rgb8": (3, np.uint8), "rgb16": (3, np.uint16), "grey8": (1, np.uint8), "rgba8": (4, np.uint8)}
+
+
+def bench_image_memory(args) -> None:
+    with tempfile.TemporaryDirectory(prefix="srkit-bench-image-memory-") as tmp:
+        tmp = Path(tmp)
+        model = build_model(TINY_X4)
+        init_weights(model, seed=0)
+        weights = tmp / "tiny.safetensors"
+        save_weights(weights, model_state(model), model.arch)
+        side, scale = args.lr_side, TINY_X4["scale"]
+        print(f"peak RSS of predict() on one {side}x{side} LR image, {json.dumps(TINY_X4)}, paddle engine, "
+              f"fresh process each; output {side * scale}x{side * scale}")
+        for kind in args.kinds.split(","):
+            channels, dtype = IMAGE_KINDS[kind]
+            source = tmp / f"{kind}.png"
+            noise = np.random.default_rng(0).integers(0, np.iinfo(dtype).max, (side, side, channels), dtype=dtype)
+            cv2.imwrite(str(source), cv2.GaussianBlur(noise, (5, 5), 0))
+            result = subprocess.run([sys.executable, __file__, "--image-memory-child", str(weights), str(source),
+                                     str(tmp / "out")], capture_output=True, text=True, check=True)
+            loaded, peak = map(float, result.stdout.split())
+            pixels = (side * scale) ** 2
+            print(f"  {kind:6s} peak {peak:.3f} GB, engine loaded {loaded:.3f} GB: "
+                  f"{(peak - loaded) * 1e9 / pixels:5.1f} bytes per output pixel "
+                  f"(the output image: {channels * np.dtype(dtype).itemsize})", flush=True)
+
+
+def image_memory_child(weights: str, source: str, out: str) -> None:
+    from sr_train.engines import open_engine
+
+    open_engine(weights, "paddle")  # imports Paddle and builds the model: the baseline
+    loaded = peak_rss_gb()
+    report = predict(PredictOptions(weights=Path(weights), inputs=[Path(source)], out=Path(out), engine="paddle"),
+                     progress=False)
+    assert not report.skipped, report.skipped
+    print(loaded, peak_rss_gb())
+
+
 def peak_rss_gb() -> float:
     """This process's peak RSS. VmHWM starts afresh at exec; getrusage's ru_maxrss does not on
     Linux (a child forked from a big parent starts with the parent's peak), so it is the fallback."""
@@ -162,13 +208,21 @@ def main() -> None:
     parser.add_argument("--sides", default="160,176,192")
     parser.add_argument("--engines", default="paddle-dygraph,paddle-export,onnx-export",
                         help="for --memory: which of paddle-dygraph, paddle-export, onnx-export")
+    parser.add_argument("--image-memory", action="store_true", help="measure peak RSS of predict on big images instead")
+    parser.add_argument("--lr-side", type=int, default=1500, help="for --image-memory: side of the LR image, pixels")
+    parser.add_argument("--kinds", default=",".join(IMAGE_KINDS), help="for --image-memory: which of " + ", ".join(IMAGE_KINDS))
+    parser.add_argument("--image-memory-child", nargs=3, metavar=("WEIGHTS", "SOURCE", "OUT"), help=argparse.SUPPRESS)
     parser.add_argument("--memory-child", nargs=3, metavar=("ENGINE", "SOURCE", "SIDE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
         engine, source, side = args.memory_child
         memory_child(engine, source, int(side))
+    elif args.image_memory_child:
+        image_memory_child(*args.image_memory_child)
     elif args.memory:
         bench_memory(args)
+    elif args.image_memory:
+        bench_image_memory(args)
     else:
         bench_speed(args)
 
