@@ -16,6 +16,7 @@ from rich.progress import Progress
 
 from sr_train.data import Pair
 from srdata.atomic import write_bytes, write_json
+from srdata.cliutil import progress_bar
 from srdata.errors import UserError
 from srdata.imageio import read_png_rgb
 from srdata.metrics import bicubic_baseline, mean_score, psnr_ssim
@@ -141,8 +142,7 @@ def evaluate(source: str, weights: str, split: str = "test", json_path: str | No
     tile = tile if tile is not None else (data.tile if data.tile is not None else DEFAULT_TILE)
     if tile < 0:
         raise UserError(f"--tile {tile}: use 0 (whole image) or a positive tile size")
-    console = Console(stderr=True)
-    with Progress(console=console, disable=not progress) as bar:
+    with progress_bar("images", progress) as bar:
         scores = score_model(model, data.pairs, data.scale, data.crop_border, data.y_channel, tile,
                              save_dir=Path(save_images) if save_images else None, progress=bar)
     report = report_json(scores, data.crop_border, data.y_channel, str(weights), split)

@@ -26,6 +26,7 @@ import numpy as np
 from sr_train.engines import DEFAULT_ENGINE, ENGINES, Engine, open_engine
 from sr_train.tiling import DEFAULT_PAD, upscale, upscaled_tiles
 from srdata.atomic import write_bytes
+from srdata.cliutil import progress_bar
 from srdata.errors import UserError
 from srdata.imageio import (
     DEFAULT_MAX_PIXELS,
@@ -343,7 +344,8 @@ def predict(opts: PredictOptions, progress: bool = True, warn=None) -> PredictRe
     warn = warn or (lambda message: print(f"sr-train predict: {message}", file=sys.stderr))
     report = PredictReport()
     started = time.perf_counter()
-    with _progress_bar(progress) as bar:
+    # stderr, like every other command's bar, so stdout holds only the result line
+    with progress_bar("MP", progress, digits=3, count="{task.completed:.2f}/{task.total:.2f} output MP") as bar:
         task = bar.add_task("upscaling", total=max(_total_input_pixels(jobs), 1) * engine.scale**2 / 1e6)
         for job in jobs:
             try:
@@ -372,22 +374,4 @@ def _total_input_pixels(jobs: list[Job]) -> int:
         total += width * height
     return total
 
-
-def _progress_bar(enabled: bool):
-    """The bar goes to stderr, like every other command's, so stdout holds only the result line."""
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-    from rich.text import Text
-
-    class MegapixelsPerSecond(ProgressColumn):
-        """Average since the start: rich's own speed is a short-window estimate that jumps with tiles."""
-
-        def render(self, task) -> Text:
-            elapsed = task.elapsed or 0.0
-            return Text(f"{task.completed / elapsed:.3f} MP/s" if elapsed > 0 and task.completed else "-- MP/s")
-
-    return Progress(TextColumn("{task.description}"), BarColumn(),
-                    TextColumn("{task.completed:.2f}/{task.total:.2f} output MP"), MegapixelsPerSecond(),
-                    TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True), disable=not enabled,
-                    transient=False)
 

@@ -41,7 +41,7 @@ from PIL import Image
 
 import srdata
 from srdata.atomic import is_temp_name, write_bytes, write_json, write_jsonl
-from srdata.cliutil import default_workers
+from srdata.cliutil import default_workers, progress_bar
 from srdata.dedup import DEFAULT_THRESHOLD, find_groups, hex_to_u64, phash_hex, phash_u64
 from srdata.degrade import FILTERS, Degradation, resize
 from srdata.errors import UserError
@@ -557,30 +557,12 @@ def _run_parallel(tasks, opts, staging: Path, workers: int, progress: bool, labe
     jobs = (delayed(_run_task)(t, opts, str(staging), os.getpid()) for t in tasks)
     parallel = Parallel(n_jobs=min(workers, len(tasks)), return_as="generator_unordered")
     results = []
-    with _progress_bar(progress) as bar:
+    with progress_bar("images", progress) as bar:
         task_id = bar.add_task(label, total=len(tasks))
         for result in parallel(jobs):
             results.append(result)
             bar.advance(task_id)
     return sorted(results, key=lambda d: d.index)
-
-
-def _progress_bar(enabled: bool):
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn
-    from rich.progress import TimeElapsedColumn, TimeRemainingColumn
-    from rich.text import Text
-
-    class ImagesPerSecond(ProgressColumn):
-        def render(self, task) -> Text:
-            speed = task.finished_speed or task.speed
-            return Text(f"{speed:.1f} images/s" if speed else "- images/s")
-
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), ImagesPerSecond(),
-        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-        console=Console(stderr=True), disable=not enabled, transient=False,
-    )
 
 
 @dataclass

@@ -6,6 +6,10 @@ import os
 import sys
 
 import typer
+from rich.console import Console
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn,
+                           TimeElapsedColumn, TimeRemainingColumn)
+from rich.text import Text
 
 from srdata.errors import UserError
 
@@ -47,3 +51,31 @@ def default_workers() -> int:
 def _say_error(prog: str, message: str) -> None:
     one_line = " ".join(message.split())
     print(f"{prog}: error: {one_line}", file=sys.stderr)
+
+
+
+class AverageRate(ProgressColumn):
+    """Units per second since the start: rich's own speed is a short-window estimate that jumps
+    when work arrives in uneven pieces (tiles, images of different sizes)."""
+
+    def __init__(self, unit: str, digits: int = 1):
+        super().__init__()
+        self.unit, self.digits = unit, digits
+
+    def render(self, task) -> Text:
+        elapsed = task.elapsed or 0.0
+        if elapsed > 0 and task.completed:
+            return Text(f"{task.completed / elapsed:.{self.digits}f} {self.unit}/s")
+        return Text(f"-- {self.unit}/s")
+
+
+def progress_bar(unit: str, enabled: bool = True, digits: int = 1, count: str | None = None,
+                 transient: bool = False) -> Progress:
+    """The rich progress bar every srkit command shows: on stderr (stdout is for results), with the
+    average rate in `unit`/s since the start, elapsed time and ETA. `count` replaces the "done/total"
+    column with a format string (e.g. for fractional megapixels)."""
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), TextColumn(count) if count else MofNCompleteColumn(),
+        AverageRate(unit, digits), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+        console=Console(stderr=True), disable=not enabled, transient=transient,
+    )

@@ -9,12 +9,11 @@ from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from srdata.atomic import write_json
 from srdata.cli import app
-from srdata.cliutil import default_workers
+from srdata.cliutil import default_workers, progress_bar
 from srdata.errors import UserError
 from srdata.inspect import InspectReport, SizeSummary, inspect_layout, resolve_layout, sheet_pairs
 from srdata.sheet import DEFAULT_ROWS, write_sheet
@@ -44,17 +43,11 @@ def inspect_command(
         raise UserError(f"--sheet {sheet}: the contact sheet is a PNG; give a path ending in .png")
 
     layout = resolve_layout(ds, hr, lr, scale)  # bad folders/options fail before any output
-    err = Console(stderr=True)
-    with Progress(
-        TextColumn("inspect"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True, disable=not err.is_terminal,
-    ) as progress:
-        task = progress.add_task("inspect", total=None, rate="")
+    with progress_bar("pairs", Console(stderr=True).is_terminal, transient=True) as progress:
+        task = progress.add_task("inspect", total=None)
 
         def on_progress(done: int, total: int) -> None:
-            elapsed = progress.tasks[0].elapsed or 0.0
-            rate = f"{done / elapsed:.1f} pairs/s" if elapsed > 0 else ""
-            progress.update(task, completed=done, total=total, rate=rate)
+            progress.update(task, completed=done, total=total)
 
         report, scan = inspect_layout(layout, workers or default_workers(), on_progress)
 
