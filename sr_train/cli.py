@@ -4,23 +4,9 @@ from __future__ import annotations
 
 import sys
 
-import typer
+from srdata.cliutil import make_app, run_app
 
-from srdata.cliutil import run_app
-
-app = typer.Typer(
-    name="sr-train",
-    help="Train (fit), evaluate (eval), upscale (predict) and export super-resolution models on PaddlePaddle.",
-    add_completion=False,
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-)
-
-
-@app.callback()
-def _tool() -> None:
-    """Keeps `TOOL COMMAND` syntax even while only one command is registered."""
-
+app = make_app("sr-train", "Train (fit), evaluate (eval), upscale (predict) and export super-resolution models on PaddlePaddle.")
 
 # Each module under sr_train/commands registers its command on `app` when imported.
 # (one import line per command, added with the command)

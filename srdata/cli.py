@@ -4,23 +4,9 @@ from __future__ import annotations
 
 import sys
 
-import typer
+from srdata.cliutil import make_app, run_app
 
-from srdata.cliutil import run_app
-
-app = typer.Typer(
-    name="srdata",
-    help="Build and inspect paired HR/LR super-resolution datasets.",
-    add_completion=False,
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-)
-
-
-@app.callback()
-def _tool() -> None:
-    """Keeps `TOOL COMMAND` syntax even while only one command is registered."""
-
+app = make_app("srdata", "Build and inspect paired HR/LR super-resolution datasets.")
 
 # Each module under srdata/commands registers its command on `app` when imported.
 # (one import line per command, added with the command)

@@ -14,6 +14,21 @@ from rich.text import Text
 from srdata.errors import UserError
 
 
+
+def make_app(name: str, help: str) -> typer.Typer:
+    """A srkit tool's Typer app: no shell-completion options, no pretty tracebacks (run_app turns
+    user errors into one line), help when called bare, and `TOOL COMMAND` syntax even while only
+    one command is registered."""
+    app = typer.Typer(name=name, help=help, add_completion=False, no_args_is_help=True,
+                      pretty_exceptions_enable=False)
+
+    @app.callback()
+    def _tool() -> None:
+        pass
+
+    return app
+
+
 def run_app(app: typer.Typer, prog: str, argv: list[str] | None = None) -> int:
     """Run `app` on `argv` and return the exit code instead of raising.
 
