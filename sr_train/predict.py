@@ -17,11 +17,13 @@ from __future__ import annotations
 import io
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from sr_train.engines import DEFAULT_ENGINE, ENGINES, Engine, open_engine
 from sr_train.tiling import DEFAULT_PAD, upscale, upscaled_tiles
@@ -368,9 +370,12 @@ def _total_input_pixels(jobs: list[Job]) -> int:
     total = 0
     for job in jobs:
         try:
-            width, height = open_header(job.source.read_bytes()).size
-        except (OSError, RejectedImage):  # reported when the file's turn comes
-            continue
+            with warnings.catch_warnings():  # big headers are judged against --max-pixels later
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                with Image.open(job.source) as img:  # reads the header only, not the whole file
+                    width, height = img.size
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+            continue  # unreadable or a bomb: counts 0 here, reported when the file's turn comes
         total += width * height
     return total
 
