@@ -6,11 +6,9 @@ from pathlib import Path
 
 import typer
 
-from sr_train.cli import app
 from sr_train.foreign import convert_weights, describe
 
 
-@app.command("convert")
 def convert_command(
     src: Path = typer.Argument(..., help="Weights to convert: .pdparams (PaddleGAN), .pth (BasicSR/Real-ESRGAN) "
                                          "or .safetensors."),

@@ -6,11 +6,9 @@ from typing import Optional
 
 import typer
 
-from sr_train.cli import app
 from sr_train.tiling import DEFAULT_TILE
 
 
-@app.command("eval")
 def eval_command(
     source: str = typer.Argument(..., help="A recipe (its data) or a dataset folder made by `srdata build`."),
     weights: str = typer.Option(..., "--weights", help="Weights: srkit .safetensors, PaddleGAN .pdparams or Real-ESRGAN .pth."),

@@ -6,11 +6,9 @@ from pathlib import Path
 
 import typer
 
-from sr_train.cli import app
 from sr_train.export import export_weights
 
 
-@app.command("export")
 def export_command(
     weights: Path = typer.Option(..., "--weights", help="Weights to export (.safetensors, .pdparams, .pth)."),
     fmt: str = typer.Option(..., "--format", help="paddle (paddle.jit.save inference model) | onnx (verified "

@@ -6,10 +6,8 @@ from typing import List, Optional
 
 import typer
 
-from sr_train.cli import app
 
 
-@app.command("fit")
 def fit_command(
     recipe: str = typer.Argument(..., help="Recipe YAML (see recipes/) or a PaddleGAN SR config."),
     set_: Optional[List[str]] = typer.Option(None, "--set", help="Override a recipe key: --set train.iters=1000 (repeatable; value is YAML)."),

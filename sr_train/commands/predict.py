@@ -7,7 +7,6 @@ from typing import List, Optional
 
 import typer
 
-from sr_train.cli import app
 from sr_train.engines import DEFAULT_ENGINE, DYGRAPH_TILE, ONNX_TILE, PADDLE_EXPORT_TILE
 from sr_train.predict import MAX_PIXELS, PredictOptions, predict
 from sr_train.tiling import DEFAULT_PAD
@@ -17,7 +16,6 @@ TILE_HELP = (f"Tile size in input pixels (bounded memory); 0 = whole image. Defa
              "for RRDBNet.")
 
 
-@app.command("predict")
 def predict_command(
     inputs: List[Path] = typer.Argument(..., help="Image files or folders (searched recursively)."),
     weights: Path = typer.Option(..., "--weights", help="Weights (.safetensors, .pdparams, .pth) or a folder "

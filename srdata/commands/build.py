@@ -10,13 +10,11 @@ from rich.console import Console
 
 from srdata.build import BuildOptions, build_dataset, parse_range, parse_size
 from srdata.imageio import DEFAULT_MAX_PIXELS
-from srdata.cli import app
 from srdata.dedup import DEFAULT_THRESHOLD
 from srdata.degrade import FILTERS
 from srdata.split import parse_amount
 
 
-@app.command("build")
 def build_command(
     src: Optional[Path] = typer.Option(None, "--src", help="Folder of raw images (searched recursively)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Dataset folder to create or update."),

@@ -12,7 +12,6 @@ from rich.console import Console
 from rich.table import Table
 
 from srdata.atomic import write_json
-from srdata.cli import app
 from srdata.cliutil import default_workers, progress_bar
 from srdata.errors import UserError
 from srdata.inspect import InspectReport, SizeSummary, inspect_layout, resolve_layout, sheet_pairs
@@ -21,7 +20,6 @@ from srdata.sheet import DEFAULT_ROWS, write_sheet
 _MAX_PROBLEM_ROWS = 25
 
 
-@app.command("inspect")
 def inspect_command(
     ds: Optional[Path] = typer.Argument(None, help="Dataset folder (srdata build output or train/ + train_X4/ layout)."),
     scale: Optional[int] = typer.Option(None, "--scale", help="Scale, when neither dataset.json nor folder names tell it."),
