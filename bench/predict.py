@@ -47,7 +47,8 @@ from sr_train.export import export_model  # noqa: E402
 from sr_train.models import build_model, init_weights  # noqa: E402
 from sr_train.predict import PredictOptions, predict  # noqa: E402
 from sr_train.tiling import DEFAULT_TILE  # noqa: E402
-from sr_train.weights import model_state, save_weights  # noqa: E402
+from sr_train.weights.load import model_state  # noqa: E402
+from sr_train.weights.srkit import save_weights  # noqa: E402
 
 ARCHS = {
     "compact": {"arch": "compact", "nf": 64, "nc": 16, "scale": 4},

@@ -57,7 +57,7 @@ def read_state(path: str | Path) -> TrainState:
     """Read a state completely; UserError (naming the file) if it is truncated, foreign or damaged."""
     from safetensors import SafetensorError
 
-    from sr_train.weights import read_safetensors
+    from sr_train.weights.srkit import read_safetensors
 
     path = Path(path)
     try:

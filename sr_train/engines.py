@@ -17,10 +17,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from sr_train.export import (INFO_NAME, MODEL_STEM, ONNX_NAME, export_weights, file_sha256, quiet_paddle_import,
                               read_info)
+from sr_train.onnx_runner import OnnxRunner
 from sr_train.tiling import DEFAULT_TILE
 from srdata.errors import UserError
 
@@ -53,32 +52,6 @@ class Engine:
     default_tile: int
 
 
-class OnnxRunner:
-    """Calls an ONNX model on float32 NCHW numpy batches with onnxruntime's CPU provider."""
-
-    def __init__(self, path: str | os.PathLike, input_multiple: int = 1, threads: int | None = None):
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.log_severity_level = 3  # errors only: ORT warns about unused initializers of folded graphs
-        options.intra_op_num_threads = threads if threads is not None else threads_from_env()
-        options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.input_name = self.session.get_inputs()[0].name
-        self.input_multiple = input_multiple
-
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {self.input_name: np.ascontiguousarray(batch, np.float32)})[0]
-
-
-def threads_from_env() -> int:
-    """OMP_NUM_THREADS when set (what Paddle's CPU kernels follow too), else 0 = onnxruntime's choice."""
-    try:
-        return max(int(os.environ.get("OMP_NUM_THREADS", "0")), 0)
-    except ValueError:
-        return 0
-
-
 def open_engine(weights: str | os.PathLike, engine: str = DEFAULT_ENGINE, cache_dir: Path | None = None) -> Engine:
     """Load `weights` (a weights file or an `sr-train export` folder) for `engine`."""
     if engine not in ENGINES:
@@ -89,7 +62,7 @@ def open_engine(weights: str | os.PathLike, engine: str = DEFAULT_ENGINE, cache_
     if not weights.is_file():
         raise UserError(f"--weights {weights}: no such file or folder: check the path")
     if engine == "paddle":
-        from sr_train.weights import load_model
+        from sr_train.weights.load import load_model
 
         disable_onednn()
         model = load_model(weights)

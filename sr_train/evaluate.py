@@ -131,7 +131,7 @@ def evaluate(source: str, weights: str, split: str = "test", json_path: str | No
     from rich.table import Table
 
     from sr_train.tiling import DEFAULT_TILE
-    from sr_train.weights import load_model
+    from sr_train.weights.load import load_model
 
     data = eval_data(source, split)
     model = load_model(weights)

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from sr_train import quiet_paddle_logs
+from sr_train.onnx_runner import OnnxRunner
 from srdata.atomic import write_json
 from srdata.errors import UserError
 
@@ -50,7 +51,7 @@ def export_weights(weights: str | os.PathLike, fmt: str, out_dir: str | os.PathL
 
     Returns the main file written (`model.json` or `model.onnx`).
     """
-    from sr_train.weights import load_model
+    from sr_train.weights.load import load_model
 
     if fmt not in FORMATS:
         raise UserError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
@@ -126,8 +127,6 @@ def convert_to_onnx(prefix: Path, onnx_path: Path) -> None:
 def verify_onnx(model, onnx_path: Path, tolerance: float = ONNX_TOLERANCE) -> float:
     """Run Paddle and ONNX Runtime on the same test image; UserError if they differ by more than `tolerance`."""
     import paddle
-
-    from sr_train.engines import OnnxRunner
 
     image = probe_image(int(model.arch["in_nc"]), multiple=int(getattr(model, "input_multiple", 1)))
     with paddle.no_grad():

@@ -33,7 +33,8 @@ from sr_train.gan import (PerceptualLoss, VGGFeatures, build_discriminator, chec
                           ragan_generator_loss, set_trainable)
 from sr_train.models import build_model, complete_arch, init_weights
 from sr_train.recipe import Recipe, SchedulerConfig
-from sr_train.weights import check_arch_agrees, model_state, read_weights, save_weights, set_state_checked
+from sr_train.weights.load import check_arch_agrees, model_state, read_weights, set_state_checked
+from sr_train.weights.srkit import save_weights
 from srdata.atomic import write_bytes, write_jsonl
 from srdata.errors import UserError
 from srdata.metrics import SSIM_MARGIN, mean_score

@@ -9,7 +9,8 @@ import pytest
 
 from sr_train.checkpoint import latest_good_state, read_state
 from sr_train.cli import main
-from sr_train.weights import load_model, model_state, read_weights_file
+from sr_train.weights.load import load_model, model_state
+from sr_train.weights.srkit import read_weights_file
 from srdata.errors import UserError
 from test_fit import pairs_dir, run, tiny_recipe  # noqa: F401 (pairs_dir is a fixture)
 from test_foreign import COMPACT_ARCH, RRDB_ARCH, basicsr_names, make_model, predict

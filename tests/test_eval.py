@@ -14,8 +14,9 @@ import sr_train.evaluate
 
 from sr_train.cli import main
 from sr_train.evaluate import evaluate
-from sr_train.models import Compact, RRDBNet, arch_of, init_weights
-from sr_train.weights import model_state, save_weights
+from sr_train.models import Compact, RRDBNet, init_weights
+from sr_train.weights.load import model_state
+from sr_train.weights.srkit import save_weights
 from srdata.metrics import psnr
 
 
@@ -41,7 +42,7 @@ def untrained(tmp_path_factory) -> Path:
     model = Compact(nf=8, nc=1, scale=2)
     init_weights(model, 0)
     path = tmp_path_factory.mktemp("w") / "compact.safetensors"
-    save_weights(path, model_state(model), arch_of(model))
+    save_weights(path, model_state(model), dict(model.arch))
     return path
 
 
@@ -64,7 +65,7 @@ def test_eval_scores_match_srdata_metrics_and_saved_images(dataset, tmp_path):
     model = RRDBNet(nf=8, nb=1, gc=4, scale=2)
     init_weights(model, 1)
     weights = tmp_path / "r.safetensors"
-    save_weights(weights, model_state(model), arch_of(model))
+    save_weights(weights, model_state(model), dict(model.arch))
     report = evaluate(str(dataset), str(weights), split="val", save_images=str(tmp_path / "sr"), tile=0, progress=False)
     saved = cv2.cvtColor(cv2.imread(str(tmp_path / "sr" / "img0.png")), cv2.COLOR_BGR2RGB)
     hr = cv2.cvtColor(cv2.imread(str(dataset / "val" / "img0.png")), cv2.COLOR_BGR2RGB)
@@ -96,7 +97,7 @@ def test_eval_errors_are_one_line(dataset, untrained, capsys, args, match):
 def test_eval_refuses_a_model_of_another_scale(dataset, tmp_path, capsys):
     model = Compact(nf=8, nc=1, scale=4)
     weights = tmp_path / "x4.safetensors"
-    save_weights(weights, model_state(model), arch_of(model))
+    save_weights(weights, model_state(model), dict(model.arch))
     assert main(["eval", str(dataset), "--weights", str(weights), "--no-progress"]) == 2
     assert "x4 model but the data is x2" in capsys.readouterr().err
 

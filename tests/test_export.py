@@ -9,7 +9,7 @@ import paddle
 import pytest
 
 from sr_train.cli import main
-from sr_train.engines import OnnxRunner
+from sr_train.onnx_runner import OnnxRunner
 from sr_train.export import ONNX_TOLERANCE, export_model, read_info, verify_onnx
 from srdata.errors import UserError
 
@@ -82,7 +82,8 @@ def test_verification_catches_an_onnx_file_that_computes_something_else(tmp_path
 
 
 def test_cli_export_records_what_predict_needs(tmp_path, capsys):
-    from sr_train.weights import model_state, save_weights
+    from sr_train.weights.load import model_state
+    from sr_train.weights.srkit import save_weights
 
     model = _model(ARCHS[1])
     weights = tmp_path / "w.safetensors"
@@ -107,7 +108,8 @@ def test_cli_export_records_what_predict_needs(tmp_path, capsys):
     ],
 )
 def test_cli_export_bad_input_exits_2(tmp_path, capsys, args, message):
-    from sr_train.weights import model_state, save_weights
+    from sr_train.weights.load import model_state
+    from sr_train.weights.srkit import save_weights
 
     model = _model(ARCHS[2])
     weights = tmp_path / "w.safetensors"

@@ -21,7 +21,8 @@ from sr_train.cli import main
 from sr_train.data import ImageStore, TrainBatches, find_pairs, train_loader
 from sr_train.fit import fit, learning_rate
 from sr_train.recipe import SchedulerConfig, recipe_from_dict
-from sr_train.weights import read_weights, read_weights_file
+from sr_train.weights.load import read_weights
+from sr_train.weights.srkit import read_weights_file
 from srdata.errors import UserError
 from srdata.inspect import SplitDirs
 

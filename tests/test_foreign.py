@@ -16,9 +16,10 @@ import numpy as np
 import paddle
 import pytest
 
-from sr_train.foreign import infer_arch, read_foreign, read_foreign_detailed, to_srkit_names
-from sr_train.models import arch_of, build_model, init_weights
-from sr_train.weights import load_model, model_state, read_weights
+from sr_train.models import infer_arch, to_srkit_names
+from sr_train.weights.foreign import read_foreign, read_foreign_detailed
+from sr_train.models import build_model, init_weights
+from sr_train.weights.load import load_model, model_state, read_weights
 from srdata.errors import UserError
 from test_safe_pickle import payloads, weights_with, write_torch_legacy, write_torch_zip
 

@@ -433,7 +433,7 @@ def test_gan_training_resumes_exactly_through_srkit_states(tmp_path, arch, size)
     """3 iterations + save/read state + 3 more == 6 straight, bit for bit: the discriminator's BatchNorm
     statistics, spectral-norm vectors and Adam accumulators all survive sr_train.checkpoint's format."""
     from sr_train.checkpoint import TrainState, load_optimizer_state, optimizer_state, read_state, save_state
-    from sr_train.weights import model_state, set_state_checked
+    from sr_train.weights.load import model_state, set_state_checked
 
     percep = PerceptualLoss(VGGFeatures(weights="random-for-tests"))
 

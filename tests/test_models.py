@@ -9,9 +9,10 @@ import numpy as np
 import paddle
 import pytest
 
-from sr_train.models import Compact, RRDBNet, arch_of, build_model, init_weights
+from sr_train.models import Compact, RRDBNet, build_model, init_weights
 from sr_train.models._ops import bicubic_upsample, cubic_kernel, nearest_upsample, pixel_unshuffle, unshuffle_kernel
-from sr_train.weights import load_model, read_weights, read_weights_file, save_weights, model_state
+from sr_train.weights.load import load_model, read_weights, model_state
+from sr_train.weights.srkit import read_weights_file, save_weights
 from srdata.errors import UserError
 
 
@@ -105,13 +106,13 @@ def test_init_weights_is_deterministic_and_seeded():
     assert not np.array_equal(sa["conv_first.weight"], sc["conv_first.weight"])
 
 
-def test_build_model_and_arch_of_round_trip():
+def test_build_model_and_arch_round_trip():
     model = build_model({"arch": "compact", "nf": 8, "nc": 2, "scale": 2})
-    arch = arch_of(model)
+    arch = dict(model.arch)
     assert arch == {"arch": "compact", "in_nc": 3, "out_nc": 3, "nf": 8, "nc": 2, "scale": 2, "skip": "bicubic",
                     "act": "prelu"}
     assert json.loads(json.dumps(arch)) == arch
-    assert arch_of(build_model(arch_of(RRDBNet(nf=8, nb=1, gc=4))))["nb"] == 1
+    assert build_model(dict(RRDBNet(nf=8, nb=1, gc=4).arch)).arch["nb"] == 1
 
 
 @pytest.mark.parametrize("arch,word", [({"arch": "srcnn"}, "srcnn"), ({"arch": "compact", "blocks": 3}, "blocks"),
@@ -127,13 +128,13 @@ def test_save_load_round_trip_prefers_ema(tmp_path):
     state = model_state(model)
     ema = {k: v + 1.0 for k, v in state.items()}
     path = tmp_path / "w.safetensors"
-    save_weights(path, state, arch_of(model), meta={"iter": 7}, ema=ema)
+    save_weights(path, state, dict(model.arch), meta={"iter": 7}, ema=ema)
     file = read_weights_file(path)
-    assert file.arch == arch_of(model) and file.meta == {"iter": 7}
+    assert file.arch == dict(model.arch) and file.meta == {"iter": 7}
     assert all(np.array_equal(file.state[k], state[k]) for k in state)
     arch, preferred = read_weights(path)
     assert all(np.array_equal(preferred[k], ema[k]) for k in state)
-    save_weights(path, state, arch_of(model))
+    save_weights(path, state, dict(model.arch))
     loaded = load_model(path)
     x = paddle.rand([1, 3, 6, 6])
     np.testing.assert_array_equal(loaded(x).numpy(), model(x).numpy())
@@ -144,12 +145,12 @@ def test_save_load_round_trip_prefers_ema(tmp_path):
 def test_load_model_reports_arch_and_state_mismatches(tmp_path):
     model = RRDBNet(nf=8, nb=1, gc=4)
     path = tmp_path / "r.safetensors"
-    save_weights(path, model_state(model), arch_of(model))
+    save_weights(path, model_state(model), dict(model.arch))
     with pytest.raises(UserError, match=r"nb: file 1, wanted 2"):
         load_model(path, arch_override={"arch": "rrdbnet", "nb": 2})
     state = model_state(model)
     del state["HRconv.bias"]
-    save_weights(path, state, arch_of(model))
+    save_weights(path, state, dict(model.arch))
     with pytest.raises(UserError, match="missing HRconv.bias"):
         load_model(path)
 
@@ -157,7 +158,7 @@ def test_load_model_reports_arch_and_state_mismatches(tmp_path):
 def test_truncated_weights_file_is_a_user_error(tmp_path):
     model = Compact(nf=8, nc=1)
     path = tmp_path / "t.safetensors"
-    save_weights(path, model_state(model), arch_of(model))
+    save_weights(path, model_state(model), dict(model.arch))
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(UserError, match="t.safetensors"):
         read_weights(path)
@@ -169,7 +170,7 @@ def test_damaged_weights_file_is_a_one_line_user_error(tmp_path, damage):
 
     model = Compact(nf=8, nc=1)
     path = tmp_path / "d.safetensors"
-    save_weights(path, model_state(model), arch_of(model), meta={"iteration": 5})
+    save_weights(path, model_state(model), dict(model.arch), meta={"iteration": 5})
     data = path.read_bytes()
     path.write_bytes({"header_only": data[:len(data) - 4], "garbage": b"\x80\x04junk" * 50, "empty": b"",
                       "bad_arch_json": save({"w": np.zeros(2, np.float32)}, metadata={"arch": "{not json"})}[damage])
@@ -179,16 +180,16 @@ def test_damaged_weights_file_is_a_one_line_user_error(tmp_path, damage):
 
 
 def test_weights_metadata_and_ema_round_trip(tmp_path):
-    from sr_train.weights import read_safetensors
+    from sr_train.weights.srkit import read_safetensors
 
     model = Compact(nf=8, nc=1)
     state = model_state(model)
     ema = {k: v + 1 for k, v in state.items()}
-    save_weights(tmp_path / "w.safetensors", state, arch_of(model), meta={"iteration": 5}, ema=ema)
+    save_weights(tmp_path / "w.safetensors", state, dict(model.arch), meta={"iteration": 5}, ema=ema)
     tensors, metadata = read_safetensors(tmp_path / "w.safetensors")
     assert metadata["format"] == "srkit" and set(tensors) == set(state) | {"ema." + k for k in ema}
     weights = read_weights_file(tmp_path / "w.safetensors")
-    assert weights.arch == arch_of(model) and weights.meta == {"iteration": 5}
+    assert weights.arch == dict(model.arch) and weights.meta == {"iteration": 5}
     for k in state:
         np.testing.assert_array_equal(weights.state[k], state[k])
         np.testing.assert_array_equal(weights.preferred()[k], ema[k])

@@ -32,7 +32,8 @@ def _tiny_model():
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory) -> Path:
-    from sr_train.weights import model_state, save_weights
+    from sr_train.weights.load import model_state
+    from sr_train.weights.srkit import save_weights
 
     model = _tiny_model()
     path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"

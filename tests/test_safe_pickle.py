@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sr_train import safe_pickle
+from sr_train.weights import safe_pickle
 from srdata.errors import UserError
 
 # --------------------------------------------------------------------------------------------

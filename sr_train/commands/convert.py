@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-from sr_train.foreign import convert_weights, describe
+from sr_train.weights.load import convert_weights
+from sr_train.weights.foreign import describe
 
 
 def convert_command(

@@ -11,11 +11,12 @@ import inspect
 import numpy as np
 import paddle
 
+from sr_train.models import compact, rrdbnet
 from sr_train.models.compact import Compact
 from sr_train.models.rrdbnet import RRDBNet
 from srdata.errors import UserError
 
-__all__ = ["RRDBNet", "Compact", "build_model", "arch_of", "init_weights", "ARCHS"]
+__all__ = ["RRDBNet", "Compact", "build_model", "init_weights", "infer_arch", "to_srkit_names", "ARCHS"]
 
 ARCHS = ("rrdbnet", "compact")
 
@@ -56,11 +57,25 @@ def build_model(arch: dict) -> paddle.nn.Layer:
         raise UserError(f"model: {exc}") from None
 
 
-def arch_of(model: paddle.nn.Layer) -> dict:
-    """The architecture dict of a model built by this package (a copy, JSON-able)."""
-    return dict(model.arch)
-
-
 def init_weights(model: paddle.nn.Layer, seed: int) -> None:
     """Re-initialise `model` from a numpy generator seeded with `seed` (same seed -> same bytes)."""
     model.init_weights(np.random.default_rng(seed))
+
+
+def to_srkit_names(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A foreign state dict under srkit's parameter names. Only BasicSR's RRDBNet needs renaming:
+    PaddleGAN's RRDBNet and Real-ESRGAN's SRVGGNetCompact already use srkit's names."""
+    return rrdbnet.from_basicsr_names(state) if rrdbnet.has_basicsr_names(state) else dict(state)
+
+
+def infer_arch(state: dict[str, np.ndarray], source: str = "weights") -> dict:
+    """The architecture dict that fits a state dict with srkit's names, read off its shapes by the
+    architecture's own `arch_from_state`."""
+    if rrdbnet.is_rrdbnet_state(state):
+        return rrdbnet.arch_from_state(state, source)
+    if compact.is_compact_state(state):
+        return compact.arch_from_state(state, source)
+    shown = ", ".join(list(state)[:5]) or "none"
+    raise UserError(f"{source}: cannot tell the architecture from the parameter names (first: {shown}): "
+                    "expected ESRGAN/RRDBNet (conv_first, RRDB_trunk or body.N.rdbK, conv_last) or "
+                    "SRVGGNetCompact (body.N)")

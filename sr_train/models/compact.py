@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import math
+import re
+
 import numpy as np
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
 from sr_train.models._ops import LeakyReLU, bicubic_upsample, cubic_kernel, nearest_upsample
+from sr_train.models.state_shapes import param_shape
+from srdata.errors import UserError
 
 SKIPS = ("bicubic", "nearest")
 ACTS = ("prelu", "leakyrelu", "relu")
@@ -36,7 +41,7 @@ def _activation(act: str, nf: int) -> nn.Layer:
 class Compact(nn.Layer):
     """conv + activation, `nc` × (conv + activation), conv to out_nc·scale², pixel shuffle, + skip.
 
-    Args (all recorded by `arch_of`): `in_nc`/`out_nc` channels (must be equal: the input is added
+    Args (all recorded in `self.arch`): `in_nc`/`out_nc` channels (must be equal: the input is added
     to the output), `nf` features, `nc` body convs between the first and the last (Real-ESRGAN's
     `num_conv`; nf 32, nc 8 is about 89k parameters), `scale` any integer ≥ 1, `skip` how the input is
     up-sampled and added ("bicubic", default: OpenCV's INTER_CUBIC; "nearest": as Real-ESRGAN), `act`
@@ -104,3 +109,37 @@ class Compact(nn.Layer):
             elif isinstance(layer, PReLU):
                 layer.weight.set_value(np.full(layer.weight.shape, 0.25, np.float32))
         self._zero_last_conv()
+
+
+# ------------------------------------------------------------------------------ other projects' files
+# Real-ESRGAN's SRVGGNetCompact names are srkit's (`body.{i}`): only the settings must be inferred.
+BODY_PARAM = re.compile(r"^body\.(\d+)\.(weight|bias)$")
+
+
+def is_compact_state(state: dict) -> bool:
+    return "body.0.weight" in state
+
+
+def arch_from_state(state: dict[str, np.ndarray], source: str) -> dict:
+    """Compact's settings from a state dict's shapes: nf, nc (convs between first and last), scale
+    (last conv out = out_nc × scale²) and activation (PReLU slopes present or not). A file without an
+    architecture record is a foreign one, so it gets Real-ESRGAN's nearest skip."""
+    layers: dict[int, int] = {}
+    for name, value in state.items():
+        match = BODY_PARAM.match(name)
+        if match and match.group(2) == "weight":
+            layers[int(match.group(1))] = value.ndim
+    convs = sorted(i for i, ndim in layers.items() if ndim == 4)
+    if len(convs) < 2:
+        raise UserError(f"{source}: SRVGGNetCompact weights need at least a first and a last conv, found {len(convs)}")
+    nf, in_nc = param_shape(state, f"body.{convs[0]}.weight", source, 4)[:2]
+    last_out = param_shape(state, f"body.{convs[-1]}.weight", source, 4)[0]
+    scale = math.isqrt(last_out // in_nc) if last_out % in_nc == 0 else 0
+    if scale < 1 or scale * scale * in_nc != last_out:
+        raise UserError(f"{source}: the last conv outputs {last_out} channels, not {in_nc} × scale²: "
+                        "not an SRVGGNetCompact model srkit can run")
+    has_prelu = any(ndim == 1 for ndim in layers.values())
+    # Without PReLU slopes the activation leaves no trace in the file; Real-ESRGAN's other choice
+    # that srkit shares, ReLU, is assumed (a LeakyReLU model would need its arch written by hand).
+    return {"arch": "compact", "in_nc": in_nc, "out_nc": in_nc, "nf": nf, "nc": len(convs) - 2, "scale": scale,
+            "skip": "nearest", "act": "prelu" if has_prelu else "relu"}

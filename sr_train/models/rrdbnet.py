@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import paddle
 import paddle.nn as nn
 
 from sr_train.models._ops import LeakyReLU, nearest_upsample, pixel_unshuffle, unshuffle_kernel
+from sr_train.models.state_shapes import param_shape
+from srdata.errors import UserError
 
 RESIDUAL_SCALE = 0.2  # ESRGAN scales every dense block's and RRDB's residual by 0.2
 LRELU_SLOPE = 0.2
@@ -54,7 +58,7 @@ class RRDB(nn.Layer):
 class RRDBNet(nn.Layer):
     """ESRGAN generator: RRDB trunk at LR resolution, two nearest ×2 + conv stages, two output convs.
 
-    Args (all recorded by `arch_of`): `in_nc`/`out_nc` image channels, `nf` features, `nb` RRDB
+    Args (all recorded in `self.arch`): `in_nc`/`out_nc` image channels, `nf` features, `nb` RRDB
     blocks, `gc` dense-block growth, `scale` 4, 2 or 1. As in PaddleGAN, ×2 and ×1 keep the ×4 body
     and pixel-unshuffle the input by 2 or 4 first (so their input sides must be multiples of 2 or 4
     and `conv_first` takes 4× or 16× the channels). Input/output RGB in [0, 1], NCHW; not clamped.
@@ -103,3 +107,57 @@ class RRDBNet(nn.Layer):
                     w = rng.uniform(-bound, bound, layer.weight.shape)
                 layer.weight.set_value(w.astype(np.float32))
                 layer.bias.set_value(np.zeros(layer.bias.shape, np.float32))
+
+
+# ------------------------------------------------------------------------------ other projects' names
+# srkit's names are PaddleGAN's. BasicSR/Real-ESRGAN name the same layers differently:
+# BasicSR layer name -> srkit name (the trunk's blocks are renamed by regex).
+BASICSR_RENAMES = {
+    "conv_body": "trunk_conv",
+    "conv_up1": "upconv1",
+    "conv_up2": "upconv2",
+    "conv_hr": "HRconv",
+}
+BASICSR_BLOCK = re.compile(r"^body\.(\d+)\.rdb([123])\.(conv[1-5]\.(?:weight|bias))$")
+TRUNK_BLOCK = re.compile(r"^RRDB_trunk\.(\d+)\.RDB1\.conv1\.weight$")
+
+
+def has_basicsr_names(state: dict) -> bool:
+    return any(BASICSR_BLOCK.match(name) for name in state)
+
+
+def from_basicsr_names(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Rename BasicSR RRDBNet keys (`body.{i}.rdb{k}.conv{j}`, `conv_body`, `conv_up1/2`, `conv_hr`)
+    to srkit's/PaddleGAN's (`RRDB_trunk.{i}.RDB{k}.conv{j}`, `trunk_conv`, `upconv1/2`, `HRconv`)."""
+    renamed = {}
+    for name, value in state.items():
+        block = BASICSR_BLOCK.match(name)
+        if block:
+            index, rdb, rest = block.groups()
+            renamed[f"RRDB_trunk.{index}.RDB{rdb}.{rest}"] = value
+            continue
+        layer, _, param = name.partition(".")
+        renamed[f"{BASICSR_RENAMES.get(layer, layer)}.{param}"] = value
+    return renamed
+
+
+def is_rrdbnet_state(state: dict) -> bool:
+    return "conv_first.weight" in state and "conv_last.weight" in state
+
+
+def arch_from_state(state: dict[str, np.ndarray], source: str) -> dict:
+    """RRDBNet's settings from a state dict's shapes (srkit's names): nf (conv_first out), nb (trunk
+    blocks), gc (dense-block growth), out_nc (conv_last out) and scale (conv_first's input channels =
+    in_nc × unshuffle², unshuffle 1/2/4 for ×4/×2/×1, taking in_nc = out_nc)."""
+    nf, first_in = param_shape(state, "conv_first.weight", source, 4)[:2]
+    out_nc = param_shape(state, "conv_last.weight", source, 4)[0]
+    blocks = sorted(int(m.group(1)) for m in map(TRUNK_BLOCK.match, state) if m)
+    if not blocks:
+        raise UserError(f"{source}: RRDBNet weights without RRDB_trunk blocks: the file is not a complete model")
+    gc = param_shape(state, f"RRDB_trunk.{blocks[0]}.RDB1.conv1.weight", source, 4)[0]
+    scale, in_nc = 4, first_in
+    for unshuffle, candidate in ((2, 2), (4, 1)):
+        if first_in == out_nc * unshuffle * unshuffle:
+            scale, in_nc = candidate, out_nc
+    return {"arch": "rrdbnet", "in_nc": in_nc, "out_nc": out_nc, "nf": nf, "nb": len(blocks), "gc": gc,
+            "scale": scale}

@@ -9,7 +9,8 @@ Layout of a srkit `.safetensors` file:
 - metadata (string -> string, as safetensors requires): `format` = "srkit", `format_version`,
   `arch` = JSON architecture dict (see `sr_train.models`), `meta` = JSON of anything else
   (iteration, validation metrics, recipe name...).
-Other formats (PaddleGAN .pdparams, BasicSR/Real-ESRGAN .pth) go through `sr_train.foreign`.
+Other formats (PaddleGAN .pdparams, BasicSR/Real-ESRGAN .pth) are read by `sr_train.weights.foreign`;
+`sr_train.weights.load` reads any of them.
 """
 
 from __future__ import annotations
@@ -103,72 +104,8 @@ def _json_field(metadata: dict, key: str, path: Path):
                         "use another checkpoint") from None
 
 
-def read_weights(path: str | os.PathLike) -> tuple[dict | None, dict[str, np.ndarray]]:
-    """(arch or None, generator state dict with srkit's names), EMA preferred when present.
-
-    `.safetensors` is read here; any other file goes to `sr_train.foreign.read_foreign`.
-    """
-    if Path(path).suffix.lower() != SUFFIX:
-        from sr_train.foreign import read_foreign
-
-        return read_foreign(path)
-    weights = read_weights_file(path)
-    return weights.arch, weights.preferred()
-
-
-def load_model(path: str | os.PathLike, arch_override: dict | None = None):
-    """The network stored in `path`, in eval mode.
-
-    The architecture comes from the file, or from `sr_train.foreign.infer_arch` when the file has
-    none; `arch_override` (e.g. the recipe's model) must agree with the file's settings that it
-    names, else a one-line UserError lists the differing keys.
-    """
-    from sr_train.models import build_model, complete_arch
-
-    file_arch, state = read_weights(path)
-    if file_arch is None:
-        from sr_train.foreign import infer_arch
-
-        file_arch = infer_arch(state)
-    arch = complete_arch(file_arch)
-    if arch_override is not None:
-        check_arch_agrees(arch, arch_override, path)
-        arch = complete_arch({**arch, **arch_override})
-    model = build_model(arch)
-    set_state_checked(model, state, path)
-    model.eval()
-    return model
-
-
-def check_arch_agrees(file_arch: dict, wanted: dict, path) -> None:
-    """UserError listing every setting of `wanted` that differs from the weights file's."""
-    diffs = [f"{key}: file {file_arch.get(key)!r}, wanted {value!r}"
-             for key, value in wanted.items() if file_arch.get(key) != value]
-    if diffs:
-        raise UserError(f"{path}: architecture mismatch ({'; '.join(diffs)}): "
-                        "change the recipe's model settings to match the weights or use other weights")
-
-
-def state_mismatches(model, state: dict[str, np.ndarray]) -> list[str]:
-    """Human-readable differences between a model's parameters and a state dict (names, shapes)."""
-    expected = {name: tuple(value.shape) for name, value in model.state_dict().items()}
-    problems = [f"missing {name}" for name in expected if name not in state]
-    problems += [f"unexpected {name}" for name in state if name not in expected]
-    problems += [f"{name} shape {tuple(state[name].shape)} != {shape}"
-                 for name, shape in expected.items() if name in state and tuple(state[name].shape) != shape]
-    return problems
-
-
-def set_state_checked(model, state: dict[str, np.ndarray], path) -> None:
-    """Load `state` into `model`, refusing (UserError naming the keys) anything but an exact match."""
-    problems = state_mismatches(model, state)
-    if problems:
-        shown = "; ".join(problems[:6]) + (f"; ... {len(problems) - 6} more" if len(problems) > 6 else "")
-        raise UserError(f"{path}: weights do not fit the architecture ({shown}): "
-                        "check the model settings or the weights file")
-    model.set_state_dict({name: np.asarray(value, np.float32) for name, value in state.items()})
-
-
-def model_state(model) -> dict[str, np.ndarray]:
-    """A model's state dict as numpy arrays (copies), ready for `save_weights`."""
-    return {name: value.numpy().copy() for name, value in model.state_dict().items()}
+def looks_like_safetensors(path: Path) -> bool:
+    """safetensors: an 8-byte little-endian header length, then a JSON header (whatever the file's suffix)."""
+    with open(path, "rb") as handle:
+        head = handle.read(9)
+    return len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < path.stat().st_size
