@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from srdata.dedup import DEFAULT_THRESHOLD, _popcount, find_groups
+from srdata.dedup import DEFAULT_THRESHOLD, popcount, find_groups
 
 
 def random_hashes(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -61,7 +61,7 @@ def all_pairs_groups_seconds(h: np.ndarray, t: int) -> tuple[np.ndarray, float]:
     label = np.arange(n)
     edges_i, edges_j = [], []
     for s in range(0, n, 256):
-        d = _popcount(h[s : s + 256, None] ^ h[None, :])
+        d = popcount(h[s : s + 256, None] ^ h[None, :])
         i, j = np.nonzero(d <= t)
         edges_i.append(i + s)
         edges_j.append(j)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from srdata.dedup import _popcount, find_groups, phash_u64
+from srdata.dedup import popcount, find_groups, phash_u64
 from srdata.imageio import decode_source, find_images
 
 DEFAULT_FOLDER = Path(__file__).resolve().parents[2] / "shared" / "data" / "cartoon-dev"
@@ -48,7 +48,7 @@ def main(argv: list[str]) -> int:
     fams = [family(p.name) or f"copy:{px}" for p, px in zip(paths, pixels)]
 
     i, j = np.triu_indices(len(paths), k=1)
-    dist = _popcount(hashes[i] ^ hashes[j]).astype(int)
+    dist = popcount(hashes[i] ^ hashes[j]).astype(int)
     same = np.array([fams[a] == fams[b] for a, b in zip(i, j)])
     copies = sum(fams[a] == fams[b] and fams[a].startswith("copy:") for a, b in zip(i, j))
     print(

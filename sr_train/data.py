@@ -19,7 +19,7 @@ from rich.console import Console
 from sr_train.recipe import Recipe
 from srdata.errors import UserError
 from srdata.imageio import read_png_rgb
-from srdata.inspect import SplitDirs, pair_jobs, resolve_layout
+from srdata.layout import SplitDirs, list_pairs, lr_dir, resolve_layout
 
 FIX = "rebuild the dataset with `srdata build` (or fix the folders)"
 
@@ -51,7 +51,7 @@ def resolve_splits(recipe: Recipe) -> Splits:
         found = {split.name: split for split in layout.splits}
         for name in ("train", "val"):
             if name not in found or not found[name].hr.is_dir() or not found[name].lr.is_dir():
-                raise UserError(f"{recipe.source}: data.root {root} has no {name}/ and {name}_X{layout.scale}/ "
+                raise UserError(f"{recipe.source}: data.root {root} has no {name}/ and {lr_dir(name, layout.scale)}/ "
                                 f"folders: {FIX} with --val N")
         return Splits(found["train"], found["val"], layout.scale)
     dirs = {}
@@ -68,9 +68,9 @@ def resolve_splits(recipe: Recipe) -> Splits:
 
 def infer_scale(split: SplitDirs, source: str) -> int:
     """The HR/LR size ratio of the first pair (all pairs are checked against it later)."""
-    for job in pair_jobs(split, 1):
+    for job in list_pairs(split, 1):
         if job.hr is not None and job.lr is not None:
-            (hw, hh), (lw, lh) = image_size(job.hr), image_size(job.lr)
+            hw, lw = image_size(job.hr)[0], image_size(job.lr)[0]
             if lw and hw % lw == 0:
                 return hw // lw
     raise UserError(f"{source}: cannot tell the scale from {split.hr} and {split.lr}: set data.scale")
@@ -94,7 +94,7 @@ def find_pairs(split: SplitDirs, scale: int, min_hr: int = 0, console: Console |
     problems: list[str] = []
     fixes: set[str] = set()
     pairs: list[Pair] = []
-    for job in pair_jobs(split, scale):
+    for job in list_pairs(split, scale):
         if job.hr is None or job.lr is None:
             have, missing = (job.hr, split.lr) if job.lr is None else (job.lr, split.hr)
             problems.append(f"{have}: no partner in {missing}")

@@ -19,6 +19,7 @@ from srdata.atomic import write_bytes, write_json
 from srdata.cliutil import progress_bar
 from srdata.errors import UserError
 from srdata.imageio import read_png_rgb
+from srdata.layout import SplitDirs, lr_dir, resolve_layout
 from srdata.metrics import bicubic_baseline, mean_score, psnr_ssim
 
 
@@ -92,8 +93,6 @@ class EvalData:
 
 def eval_data(source: str, split: str) -> EvalData:
     """The pairs of `split` from a recipe (its data and val settings) or a dataset folder."""
-    from srdata.inspect import SplitDirs, resolve_layout
-
     from sr_train.data import find_pairs, resolve_splits
     from sr_train.recipe import load_recipe
 
@@ -102,7 +101,7 @@ def eval_data(source: str, split: str) -> EvalData:
         layout = resolve_layout(path)
         found = {s.name: s for s in layout.splits}
         if split not in found or not found[split].lr.is_dir():
-            raise UserError(f"{path} has no {split}/ and {split}_X{layout.scale}/ folders: choose --split from "
+            raise UserError(f"{path} has no {split}/ and {lr_dir(split, layout.scale)}/ folders: choose --split from "
                             f"{', '.join(sorted(found)) or 'none'} or build the dataset with --test N")
         return EvalData(find_pairs(found[split], layout.scale), layout.scale, layout.scale, True, None)
     if not path.is_file():
@@ -148,7 +147,7 @@ def evaluate(source: str, weights: str, split: str = "test", json_path: str | No
     report = report_json(scores, data.crop_border, data.y_channel, str(weights), split)
     print_table(report, Console(), Table)
     if json_path:
-        write_json(json_path, finite_or_none(report))
+        write_json(json_path, report)
     return report
 
 
@@ -167,14 +166,3 @@ def print_table(report: dict, console, table_class) -> None:
     console.print(f"gain over bicubic: {mean['psnr'] - mean['bicubic_psnr']:+.3f} dB PSNR, "
                   f"{mean['ssim'] - mean['bicubic_ssim']:+.4f} SSIM on {len(report['images'])} images",
                   soft_wrap=True, highlight=False)
-
-
-def finite_or_none(value):
-    """JSON has no Infinity (PSNR of identical images): such numbers become null."""
-    if isinstance(value, dict):
-        return {k: finite_or_none(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [finite_or_none(v) for v in value]
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value

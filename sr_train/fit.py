@@ -14,7 +14,6 @@ on CPU (tests/test_fit.py checks it).
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from sr_train.weights.load import check_arch_agrees, model_state, read_weights, 
 from sr_train.weights.srkit import save_weights
 from srdata.atomic import write_bytes, write_jsonl
 from srdata.errors import UserError
+from srdata.jsonio import jsonl_line, read_jsonl
 from srdata.metrics import SSIM_MARGIN, mean_score
 
 # Paddle CPU threads when the recipe says 0. Measured on this 2-core machine, one training step of
@@ -455,21 +455,13 @@ def scaler_state(scaler) -> dict | None:
 
 def read_metrics(run_dir: Path) -> list[dict]:
     """Rows of RUN/metrics.jsonl; a torn last line (killed mid-write) is dropped."""
-    path = run_dir / "metrics.jsonl"
-    rows = []
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return rows
+    return read_jsonl(run_dir / "metrics.jsonl", skip_bad_lines=True)
 
 
 def log_row(log_file, visualdl, row: dict, history: list[dict]) -> None:
     """Append a row to RUN/metrics.jsonl (flushed: the log is append-only, read back tolerantly)."""
     history.append(row)
-    log_file.write(json.dumps(row, sort_keys=True) + "\n")
+    log_file.write(jsonl_line(row))
     log_file.flush()
     if visualdl is not None:
         for key, value in row.items():

@@ -6,12 +6,13 @@ place, which is atomic on POSIX file systems.
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
+
+from srdata.jsonio import dumps, jsonl_line
 
 
 @contextmanager
@@ -45,17 +46,14 @@ def write_bytes(path: str | os.PathLike, data: bytes, fsync: bool = True) -> Non
         handle.write(data)
 
 
-def write_text(path: str | os.PathLike, text: str) -> None:
-    with atomic_open(path, "w") as handle:
-        handle.write(text)
-
-
 def write_json(path: str | os.PathLike, obj, indent: int | None = 2) -> None:
-    write_text(path, json.dumps(obj, indent=indent, sort_keys=False) + "\n")
+    """A JSON document (non-finite numbers as null, see srdata.jsonio)."""
+    write_bytes(path, (dumps(obj, indent=indent) + "\n").encode())
 
 
 def write_jsonl(path: str | os.PathLike, rows) -> None:
-    write_text(path, "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows))
+    """One JSON object per line, keys sorted (non-finite numbers as null)."""
+    write_bytes(path, "".join(jsonl_line(row) for row in rows).encode())
 
 
 def is_temp_name(name: str) -> bool:

@@ -57,15 +57,10 @@ from srdata.imageio import (
     read_recipe,
     reason_kind,
 )
-from srdata.split import SPLITS, assign_splits, check_amounts
-
-MANIFEST = "manifest.jsonl"
-DATASET = "dataset.json"
-DUPLICATES = "duplicates.json"
-REJECTED = "rejected.jsonl"
-STAGING = ".staging"
-_METADATA = (MANIFEST, DATASET, DUPLICATES, REJECTED)
-_SPLIT_DIR = re.compile(r"^(train|val|test)(_X\d+)?$")
+from srdata.jsonio import read_jsonl
+from srdata.layout import (DATASET, DUPLICATES, MANIFEST, METADATA_FILES, REJECTED, SPLITS, STAGING, is_split_folder,
+                           lr_dir, output_paths)
+from srdata.split import assign_splits, check_amounts
 LR_MIN_SIDE = 32
 # Bump when the bytes an unchanged recipe produces change, so old outputs are remade.
 RECIPE_VERSION = 1
@@ -478,7 +473,7 @@ def _check_out_folder(out: Path) -> None:
     for entry in sorted(os.listdir(out)):
         # Hidden entries pass: ours (staging, temp files) or harmless (.DS_Store), never deleted
         # unless they are ours.
-        ours = entry in _METADATA or entry.startswith(".") or _SPLIT_DIR.match(entry)
+        ours = entry in METADATA_FILES or entry.startswith(".") or is_split_folder(entry)
         if not ours:
             raise UserError(
                 f"--out {out}: already holds {entry!r}, which srdata build did not write; "
@@ -495,14 +490,14 @@ def load_previous(out: Path) -> tuple[dict[str, Probe], _OldOutputs]:
     probes: dict[str, Probe] = {}
     outputs: dict[str, dict] = {}
     try:
-        for line in _read_jsonl(out / MANIFEST):
+        for line in read_jsonl(out / MANIFEST):
             rel = line["source"]
             probes[rel] = Probe(
                 rel, int(line["bytes"]), int(line["mtime_ns"]), line["sha256"],
                 tuple(line["source_size"]), hex_to_u64(line["phash"]),
             )
             outputs[rel] = {"id": line["id"], "hr": line["hr"], "lr": line["lr"]}
-        for line in _read_jsonl(out / REJECTED):
+        for line in read_jsonl(out / REJECTED):
             rel, reason = line["source"], line["reason"]
             size = tuple(line["source_size"]) if line.get("source_size") else None
             phash = hex_to_u64(line["phash"]) if line.get("phash") else None
@@ -513,15 +508,9 @@ def load_previous(out: Path) -> tuple[dict[str, Probe], _OldOutputs]:
                 rel, int(line["bytes"]), int(line["mtime_ns"]), line.get("sha256"), size, phash,
                 None if dependent else reason,
             )
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, UserError):  # damaged: re-read every source
         probes, outputs = {}, {}
     return probes, _OldOutputs(out, outputs, _split_folders(out))
-
-
-def _read_jsonl(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 @dataclass
@@ -545,7 +534,7 @@ class _OldOutputs:
 
 def _split_folders(out: Path) -> list[str]:
     try:
-        return sorted(e for e in os.listdir(out) if _SPLIT_DIR.match(e))
+        return sorted(e for e in os.listdir(out) if is_split_folder(e))
     except OSError:
         return []
 
@@ -590,8 +579,7 @@ class _Plan:
         return wanted
 
     def output_paths(self, source: str, scale: int) -> tuple[str, str]:
-        split, name = self.split[source], self.ids[source]
-        return f"{split}/{name}.png", f"{split}_X{scale}/{name}.png"
+        return output_paths(self.split[source], self.ids[source], scale)
 
 
 def _plan(sources, probes: dict[str, Probe], opts: BuildOptions) -> _Plan:
@@ -706,7 +694,7 @@ def _remove_stale(out: Path, wanted: set[str]) -> None:
         path = out / entry
         if entry == STAGING:
             shutil.rmtree(path, ignore_errors=True)
-        elif _SPLIT_DIR.match(entry) and path.is_dir():
+        elif is_split_folder(entry) and path.is_dir():
             for name in os.listdir(path):
                 if f"{entry}/{name}" not in wanted and (path / name).is_file():
                     (path / name).unlink()
@@ -781,7 +769,7 @@ def _write_metadata(out: Path, plan: _Plan, opts: BuildOptions) -> BuildReport:
         "format": "srkit-dataset",
         "version": srdata.__version__,
         "scale": opts.scale,
-        "layout": {s: {"hr": s, "lr": f"{s}_X{opts.scale}"} for s in SPLITS},
+        "layout": {s: {"hr": s, "lr": lr_dir(s, opts.scale)} for s in SPLITS},
         "settings": opts.settings(),
         "counts": counts,
         "rejected_by_reason": dict(sorted(by_reason.items())),

@@ -232,7 +232,7 @@ def _star_pass(values: np.ndarray, keys: np.ndarray, t: int, parent: np.ndarray)
             break
         head = start_of[valid] + k * length_of[valid] // heads_of[valid]
         i, j = order[valid], order[head]
-        close = _popcount(values[i] ^ values[j]) <= t
+        close = popcount(values[i] ^ values[j]) <= t
         _union(parent, i[close], j[close])
 
 
@@ -323,7 +323,7 @@ def _merge_small_buckets(
             kk = k[s : s + step]
             pa = (buckets.bucket_start[a[kk]][:, None] + off_a).ravel()
             pb = (buckets.bucket_start[b[kk]][:, None] + off_b).ravel()
-            close = _popcount(buckets.sorted_values[pa] ^ buckets.sorted_values[pb]) <= t
+            close = popcount(buckets.sorted_values[pa] ^ buckets.sorted_values[pb]) <= t
             if close.any():
                 _union(parent, buckets.order[pa[close]], buckets.order[pb[close]])
 
@@ -374,7 +374,7 @@ def _merge_blocks(
         if sample is not None:
             oa, ob = oa * a_len[blk] // a_n[blk], ob * b_len[blk] // b_n[blk]
         pa, pb = a_start[blk] + oa, b_start[blk] + ob
-        close = _popcount(buckets.sorted_values[pa] ^ buckets.sorted_values[pb]) <= t
+        close = popcount(buckets.sorted_values[pa] ^ buckets.sorted_values[pb]) <= t
         if close.any():
             _union(parent, buckets.order[pa[close]], buckets.order[pb[close]])
 
@@ -448,7 +448,7 @@ def _compress(parent: np.ndarray) -> None:
         parent[:] = up
 
 
-def _popcount(x: np.ndarray) -> np.ndarray:
+def popcount(x: np.ndarray) -> np.ndarray:
     if hasattr(np, "bitwise_count"):
         return np.bitwise_count(x)
     x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))

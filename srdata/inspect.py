@@ -1,9 +1,7 @@
 """Look at a paired HR/LR dataset before training on it: stats, problems, bicubic baseline.
 
-Works on datasets written by `srdata build` (which add dataset.json and manifest.jsonl) and on
-any PaddleGAN/BasicSR-style paired folder: `DS/train` + `DS/train_X4`, `DS/val` + `DS/val_X4`,
-..., or two folders given directly (`hr_dir`, `lr_dir`). HR and LR files pair by relative path
-without extension (DIV2K's `0001x4.png` LR naming is accepted too).
+Works on any dataset `srdata.layout` resolves: one written by `srdata build` (with its dataset.json
+and manifest.jsonl), a PaddleGAN/BasicSR-style paired folder, or two folders given directly.
 
 Speed: sizes, formats and modes come from image headers. Pixels are decoded once per file, in
 parallel (joblib), only because the checks need them: sha256 of pixels (exact duplicates),
@@ -21,14 +19,11 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
-import math
-import re
 import time
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterator
 
 import cv2
 import numpy as np
@@ -38,7 +33,8 @@ from PIL import Image
 from srdata.dedup import DEFAULT_THRESHOLD, find_groups, phash_u64
 from srdata.degrade import Degradation
 from srdata.errors import UserError
-from srdata.imageio import decode_dataset_rgb, find_images
+from srdata.imageio import decode_dataset_rgb
+from srdata.layout import MANIFEST, FilePair, Layout, SplitDirs, list_pairs, ordered_splits, read_manifest
 from srdata.metrics import SSIM_MARGIN, bicubic_baseline, mean_score
 from srdata.sheet import SheetPair, choose_rows
 
@@ -51,7 +47,6 @@ PROBLEM_KINDS = (
     "near_constant",
     "manifest_mismatch",
 )
-SPLIT_ORDER = ("train", "val", "test")
 
 # near_constant: an image whose central 99% of grey levels (0.5th to 99.5th percentile of the
 # BT.601 grey image) spans fewer than this many levels out of 255. Fractions of pixels, so it does
@@ -68,8 +63,6 @@ BASELINE_NOTE = (
     "bicubic baseline: LR upscaled to the HR size with OpenCV INTER_CUBIC, PSNR/SSIM on the Y channel "
     "(BT.601), {scale} px border cropped, mean over pairs (the SR benchmarks' convention)"
 )
-
-_SCALE_DIR = re.compile(r"^(?P<base>.+)_X(?P<scale>\d+)$")
 
 
 # ----------------------------------------------------------------------------- report types
@@ -136,140 +129,11 @@ class InspectReport:
         return {kind: counts[kind] for kind in PROBLEM_KINDS if counts[kind]}
 
     def to_json(self) -> dict:
-        """Plain data for --json. Scores that are infinite or undefined become "inf" / null."""
-        out = asdict(self)
-        for split in out["splits"]:
-            for key in ("bicubic_psnr_y", "bicubic_ssim_y"):
-                split[key] = _json_number(split[key])
-        return out
+        """Plain data for --json (written by srdata.atomic.write_json: non-finite scores become null)."""
+        return asdict(self)
 
 
-def _json_number(x: float):
-    if math.isnan(x):
-        return None
-    if math.isinf(x):
-        return "inf"
-    return x
-
-
-# ----------------------------------------------------------------------------- layout
-
-
-@dataclass(frozen=True)
-class SplitDirs:
-    name: str
-    hr: Path
-    lr: Path
-
-
-@dataclass(frozen=True)
-class Layout:
-    kind: str
-    root: Path | None
-    scale: int
-    scale_source: str
-    splits: list[SplitDirs]
-    settings: dict
-
-
-def resolve_layout(
-    ds: Path | None, hr_dir: Path | None = None, lr_dir: Path | None = None, scale: int | None = None
-) -> Layout:
-    """Find the HR/LR folders and the scale, or raise UserError saying what to pass instead.
-
-    Scale comes from DS/dataset.json when present, else from `*_X{N}` folder names, else from
-    `scale` (the --scale option). A --scale that contradicts the first two is an error.
-    """
-    if scale is not None and not 2 <= scale <= 16:
-        raise UserError(f"--scale {scale} is out of range: use an integer from 2 to 16")
-    if (hr_dir is None) != (lr_dir is None):
-        raise UserError("--hr and --lr go together: pass both folders, or neither and a dataset folder DS")
-    if hr_dir is not None:
-        if ds is not None:
-            raise UserError("give either a dataset folder DS or --hr DIR --lr DIR, not both")
-        return _hr_lr_layout(Path(hr_dir), Path(lr_dir), scale)
-    if ds is None:
-        raise UserError("no dataset given: pass a dataset folder DS, or --hr DIR --lr DIR")
-    return _folder_layout(Path(ds), scale)
-
-
-def _hr_lr_layout(hr: Path, lr: Path, scale: int | None) -> Layout:
-    for option, path in (("--hr", hr), ("--lr", lr)):
-        if not path.is_dir():
-            raise UserError(f"{option} {path}: not a folder; pass the folder holding the {option[2:].upper()} images")
-    match = _SCALE_DIR.match(lr.name)
-    named = int(match["scale"]) if match else None
-    if named is not None and scale is not None and named != scale:
-        raise UserError(f"--lr {lr} is named for scale {named} but --scale is {scale}; drop --scale or fix it")
-    if named is None and scale is None:
-        raise UserError(f"cannot tell the scale of --lr {lr} (no _X<N> in its name): pass --scale N")
-    chosen, source = (named, "folder name") if named is not None else (scale, "--scale")
-    return Layout("hr-lr", None, chosen, source, [SplitDirs(hr.name or "pairs", hr, lr)], {})
-
-
-def _folder_layout(ds: Path, scale: int | None) -> Layout:
-    if not ds.is_dir():
-        raise UserError(f"{ds}: not a folder; pass a dataset folder (e.g. made by `srdata build`) or --hr/--lr")
-    meta = _read_dataset_json(ds)
-    scales_by_base: dict[str, set[int]] = defaultdict(set)
-    for child in ds.iterdir():
-        match = _SCALE_DIR.match(child.name)
-        if child.is_dir() and match and (ds / match["base"]).is_dir():
-            scales_by_base[match["base"]].add(int(match["scale"]))
-    folder_scales = sorted({s for ss in scales_by_base.values() for s in ss})
-
-    if meta is not None:
-        chosen, source = _scale_from_meta(ds, meta), "dataset.json"
-    elif len(folder_scales) == 1:
-        chosen, source = folder_scales[0], "folder names"
-    elif len(folder_scales) > 1 and scale in folder_scales:
-        chosen, source = scale, "--scale"
-    elif len(folder_scales) > 1:
-        listed = ", ".join(f"_X{s}" for s in folder_scales)
-        raise UserError(f"{ds} has LR folders for several scales ({listed}): pass --scale N to pick one")
-    elif scale is not None:
-        chosen, source = scale, "--scale"
-    else:
-        raise UserError(
-            f"{ds}: no HR/LR folder pair found (expected e.g. train/ and train_X4/); "
-            "pass --hr DIR --lr DIR --scale N for another layout"
-        )
-    if scale is not None and scale != chosen:
-        raise UserError(f"{ds}: {source} says scale {chosen} but --scale is {scale}; drop --scale or fix it")
-
-    bases = {b for b, ss in scales_by_base.items() if chosen in ss}
-    bases |= {name for name in SPLIT_ORDER if (ds / name).is_dir()}
-    if not bases:
-        raise UserError(f"{ds}: no HR/LR folder pair for scale {chosen} (expected e.g. train/ and train_X{chosen}/)")
-    splits = [SplitDirs(b, ds / b, ds / f"{b}_X{chosen}") for b in _ordered_splits(bases)]
-    settings = meta.get("settings", {}) if meta is not None else {}
-    kind = "srdata" if meta is not None else "paired-folders"
-    return Layout(kind, ds, chosen, source, splits, settings if isinstance(settings, dict) else {})
-
-
-def _read_dataset_json(ds: Path) -> dict | None:
-    path = ds / "dataset.json"
-    if not path.exists():
-        return None
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"{path}: not readable JSON ({exc}); rebuild the dataset or delete the file") from None
-    if not isinstance(meta, dict):
-        raise UserError(f"{path}: expected a JSON object; rebuild the dataset or delete the file")
-    return meta
-
-
-def _scale_from_meta(ds: Path, meta: dict) -> int:
-    scale = meta.get("scale")
-    if not isinstance(scale, int) or isinstance(scale, bool) or scale < 1:
-        raise UserError(f"{ds / 'dataset.json'}: key 'scale' must be a positive integer, got {scale!r}")
-    return scale
-
-
-def _ordered_splits(names: Iterable[str]) -> list[str]:
-    rank = {name: i for i, name in enumerate(SPLIT_ORDER)}
-    return sorted(names, key=lambda n: (rank.get(n, len(rank)), n))
+# ----------------------------------------------------------------------------- settings
 
 
 def dedup_threshold_of(settings: dict) -> int:
@@ -287,39 +151,15 @@ def dedup_threshold_of(settings: dict) -> int:
 
 
 @dataclass(frozen=True)
-class PairJob:
-    """One unit of parallel work: an HR file and/or its LR partner (either may be missing)."""
+class PairJob(FilePair):
+    """One unit of parallel work: a file pair, with the manifest's record of its degradation."""
 
-    split: str
-    key: str
-    hr: Path | None
-    lr: Path | None
     degradation: dict | None = None  # the manifest's record for this pair, when built by srdata
 
 
-def list_images(folder: Path) -> dict[str, Path]:
-    """Image files under `folder` keyed by relative path without extension (`find_images`'s rules:
-    hidden and temp files skipped); when two share a name (a.png, a.jpg) the first sorted wins."""
-    if not folder.is_dir():
-        return {}
-    found = {}
-    for path in find_images(folder):
-        found.setdefault(path.relative_to(folder).with_suffix("").as_posix(), path)
-    return found
-
-
 def pair_jobs(split: SplitDirs, scale: int) -> list[PairJob]:
-    """Pair HR and LR files by name; unpaired files become jobs with one side None."""
-    hr_files, lr_files = list_images(split.hr), list_images(split.lr)
-    jobs, used_lr = [], set()
-    for key, hr_path in hr_files.items():
-        lr_key = key if key in lr_files else f"{key}x{scale}"  # DIV2K: 0001.png <-> 0001x4.png
-        lr_path = lr_files.get(lr_key)
-        if lr_path is not None:
-            used_lr.add(lr_key)
-        jobs.append(PairJob(split.name, key, hr_path, lr_path))
-    jobs += [PairJob(split.name, key, None, path) for key, path in lr_files.items() if key not in used_lr]
-    return jobs
+    """The split's file pairs (`srdata.layout.list_pairs`) as jobs."""
+    return [PairJob(p.split, p.key, p.hr, p.lr) for p in list_pairs(split, scale)]
 
 
 # ----------------------------------------------------------------------------- per-file facts
@@ -445,7 +285,7 @@ def scan_dataset(
     on_progress: Callable[[int, int], None] | None = None,
 ) -> Scan:
     """Examine every pair in parallel; results in job order whatever the worker count."""
-    records = read_manifest(layout)
+    records = read_manifest(layout.root) if layout.root is not None else None
     jobs = [job for split in layout.splits for job in pair_jobs(split, layout.scale)]
     jobs = _with_degradations(jobs, records, layout)
     if not jobs:
@@ -469,13 +309,6 @@ def _examine_pair_in_worker(job: PairJob, scale: int) -> PairFacts:
     return examine_pair(job, scale)
 
 
-def read_manifest(layout: Layout) -> list[dict] | None:
-    """DS/manifest.jsonl's records for a dataset built by srdata build, else None."""
-    if layout.root is None or not (layout.root / "manifest.jsonl").exists():
-        return None
-    return _read_manifest(layout.root / "manifest.jsonl")
-
-
 def _with_degradations(jobs: list[PairJob], records: list[dict] | None, layout: Layout) -> list[PairJob]:
     """Attach each pair's recorded degradation (matched by its HR and LR paths) to its job."""
     if not records:
@@ -490,18 +323,6 @@ def _with_degradations(jobs: list[PairJob], records: list[dict] | None, layout: 
             job = replace(job, degradation=by_pair.get(key))
         out.append(job)
     return out
-
-
-def inspect_dataset(
-    ds: Path | None,
-    hr_dir: Path | None = None,
-    lr_dir: Path | None = None,
-    scale: int | None = None,
-    workers: int = 1,
-    on_progress: Callable[[int, int], None] | None = None,
-) -> tuple[InspectReport, Scan]:
-    """Scan a dataset and report its stats and problems (the library behind `srdata inspect`)."""
-    return inspect_layout(resolve_layout(ds, hr_dir, lr_dir, scale), workers, on_progress)
 
 
 def inspect_layout(
@@ -652,7 +473,7 @@ def _cross_split_duplicates(scan: Scan, threshold: int) -> list[Problem]:
 
 
 def _group_problem(scan: Scan, kind: str, members: list[PairJob], what: str) -> Problem:
-    splits = _ordered_splits({j.split for j in members})
+    splits = ordered_splits({j.split for j in members})
     return Problem(kind, [scan.show(j.hr) for j in members], f"{what} in {', '.join(splits)}")
 
 
@@ -677,7 +498,7 @@ def _manifest_mismatches(scan: Scan) -> list[Problem]:
             if problem is not None:
                 out.append(problem)
     for rel in sorted(set(on_disk) - listed):
-        out.append(Problem("manifest_mismatch", [rel], "file is not listed in manifest.jsonl"))
+        out.append(Problem("manifest_mismatch", [rel], f"file is not listed in {MANIFEST}"))
     sized_wrong = {f for p in out for f in p.files}
     for job, facts in zip(scan.jobs, scan.facts):
         if facts.lr_pixels_off and not {scan.show(job.hr), scan.show(job.lr)} & sized_wrong:
@@ -695,40 +516,22 @@ def _manifest_mismatches(scan: Scan) -> list[Problem]:
 def _compare_with_manifest(rel: str, side: str, record: dict, facts: FileFacts | None, root: Path) -> Problem | None:
     if facts is None:
         if not (root / rel).exists():
-            return Problem("manifest_mismatch", [rel], "listed in manifest.jsonl but missing")
+            return Problem("manifest_mismatch", [rel], f"listed in {MANIFEST} but missing")
         return None  # exists outside the scanned split folders: nothing to compare
     expected_hash = record.get(f"{side}_sha256")
     if isinstance(expected_hash, str) and facts.bytes_sha256 != expected_hash:
         return Problem(
             "manifest_mismatch",
             [rel],
-            f"sha256 of the file is {facts.bytes_sha256[:12]}..., manifest.jsonl records {expected_hash[:12]}...",
+            f"sha256 of the file is {facts.bytes_sha256[:12]}..., {MANIFEST} records {expected_hash[:12]}...",
         )
     expected_size = record.get(f"{side}_size")
     if facts.size is not None and isinstance(expected_size, list) and tuple(expected_size) != tuple(facts.size):
         w, h = facts.size
         return Problem(
-            "manifest_mismatch", [rel], f"size is {w}x{h}, manifest.jsonl records {expected_size[0]}x{expected_size[1]}"
+            "manifest_mismatch", [rel], f"size is {w}x{h}, {MANIFEST} records {expected_size[0]}x{expected_size[1]}"
         )
     return None
-
-
-def _read_manifest(path: Path) -> list[dict]:
-    records = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: cannot read ({exc}); rebuild the dataset or delete the file") from None
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            raise UserError(f"{path}:{number}: not valid JSON; rebuild the dataset or delete the file") from None
-        if isinstance(record, dict):
-            records.append(record)
-    return records
 
 
 # ----------------------------------------------------------------------------- contact sheet

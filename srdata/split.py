@@ -18,9 +18,6 @@ import hashlib
 
 from srdata.errors import UserError
 
-SPLITS = ("train", "val", "test")
-
-
 def parse_amount(text: str, option: str) -> float | int:
     """'0.05' -> fraction 0.05; '20' -> count 20; anything else is a UserError naming option."""
     try:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
+
+from helpers import write_png
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "data" / "samples"
@@ -13,3 +17,18 @@ SAMPLES = ROOT / "data" / "samples"
 @pytest.fixture(scope="session")
 def samples_dir() -> Path:
     return SAMPLES
+
+
+@pytest.fixture(scope="module")
+def pairs_dir(tmp_path_factory, samples_dir) -> Path:
+    """train (4) and val (2) pairs: 64 px HR crops of the samples, LR = INTER_AREA / 2."""
+    root = tmp_path_factory.mktemp("pairs")
+    files = sorted(samples_dir.glob("*.png"))[:6]
+    for i, path in enumerate(files):
+        img = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+        hr = np.ascontiguousarray(img[100:164, 200:264])
+        lr = cv2.resize(hr, (32, 32), interpolation=cv2.INTER_AREA)
+        split = "train" if i < 4 else "val"
+        write_png(root / split / f"im{i}.png", hr)
+        write_png(root / f"{split}_lq" / f"im{i}.png", lr)
+    return root

@@ -16,52 +16,15 @@ import cv2
 import numpy as np
 import pytest
 
-from srdata.build import BuildOptions, assign_ids, build_dataset
+from srdata.build import assign_ids, build_dataset
 from srdata.cli import main
 from srdata.degrade import CV2_FILTERS, Degradation, blur_to_float, gaussian_ksize
 from srdata.dedup import DEFAULT_THRESHOLD, phash_hex, phash_u64
 from srdata.imageio import decode_source, read_recipe
 from srdata.resize import imresize_matlab
 from srdata.split import assign_splits
-
-
-# --- helpers shared with test_build_incremental.py --------------------------------------------
-
-
-def blob_image(seed: int, width: int = 96, height: int = 80) -> np.ndarray:
-    """Smooth random BGR image: coarse random colours upsampled (distinct pHash per seed)."""
-    rng = np.random.default_rng(seed)
-    coarse = rng.integers(0, 256, (5, 6, 3), dtype=np.uint8)
-    img = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
-    return img
-
-
-def write_image(path: Path, bgr: np.ndarray) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ok, buf = cv2.imencode(path.suffix, bgr)
-    assert ok
-    path.write_bytes(buf.tobytes())
-    return path
-
-
-def make_raw(root: Path, n: int, start: int = 0, size=(96, 80)) -> Path:
-    for seed in range(start, start + n):
-        write_image(root / f"img{seed:03d}.png", blob_image(seed, *size))
-    return root
-
-
-def options(src: Path, out: Path, **kw) -> BuildOptions:
-    kw = {"scale": 2, "workers": 1, "val": 0.2, "test": 0.2, **kw}
-    return BuildOptions(src=src, out=out, **kw)
-
-
-def tree(root: Path) -> dict[str, bytes]:
-    """Every file under root (hidden ones too) -> bytes."""
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-def manifest(out: Path) -> list[dict]:
-    return [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+from helpers import blob_image, make_raw, manifest, options, tree, write_image
+from helpers import inspect_dataset
 
 
 def read_bgr(path: Path) -> np.ndarray:
@@ -492,8 +455,6 @@ def test_default_workers_follows_the_affinity_mask_not_the_core_count(monkeypatc
 
 def test_inspect_uses_the_dedup_threshold_the_build_recorded(tmp_path):
     """dataset.json's settings key and inspect's reader must stay the same name."""
-    from srdata.inspect import inspect_dataset
-
     src = make_raw(tmp_path / "raw", 3)
     build_dataset(options(src, tmp_path / "ds", val=0, test=0, dedup_threshold=DEFAULT_THRESHOLD + 3), progress=False)
     report, _ = inspect_dataset(tmp_path / "ds", workers=1)

@@ -19,7 +19,7 @@ import pytest
 
 import srdata.build
 from srdata.build import build_dataset
-from test_build import blob_image, make_raw, manifest, options, tree, write_image
+from helpers import blob_image, make_raw, manifest, options, tree, write_image
 
 
 def clean_build(tmp_path: Path, src: Path, **kw) -> dict[str, bytes]:

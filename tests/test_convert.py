@@ -12,9 +12,7 @@ from sr_train.cli import main
 from sr_train.weights.load import load_model, model_state
 from sr_train.weights.srkit import read_weights_file
 from srdata.errors import UserError
-from test_fit import pairs_dir, run, tiny_recipe  # noqa: F401 (pairs_dir is a fixture)
-from test_foreign import COMPACT_ARCH, RRDB_ARCH, basicsr_names, make_model, predict
-from test_safe_pickle import payloads, weights_with, write_torch_zip
+from helpers import COMPACT_ARCH, RRDB_ARCH, basicsr_names, make_model, payloads, predict, run, tiny_recipe, weights_with, write_torch_zip
 
 
 @pytest.fixture(scope="module")

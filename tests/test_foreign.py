@@ -18,48 +18,10 @@ import pytest
 
 from sr_train.models import infer_arch, to_srkit_names
 from sr_train.weights.foreign import read_foreign, read_foreign_detailed
-from sr_train.models import build_model, init_weights
+from sr_train.models import build_model
 from sr_train.weights.load import load_model, model_state, read_weights
 from srdata.errors import UserError
-from test_safe_pickle import payloads, weights_with, write_torch_legacy, write_torch_zip
-
-RRDB_ARCH = {"arch": "rrdbnet", "in_nc": 3, "out_nc": 3, "nf": 8, "nb": 2, "gc": 4, "scale": 4}
-COMPACT_ARCH = {"arch": "compact", "in_nc": 3, "out_nc": 3, "nf": 8, "nc": 3, "scale": 4, "skip": "nearest",
-                "act": "prelu"}
-
-
-def make_model(arch: dict, seed: int = 0) -> paddle.nn.Layer:
-    """A small network with random weights everywhere (Compact's zero-initialised last conv included)."""
-    paddle.seed(seed)
-    model = build_model(arch)
-    init_weights(model, seed)
-    rng = np.random.default_rng(seed + 1)
-    state = {k: (v + rng.normal(0, 0.05, v.shape)).astype(np.float32) for k, v in model_state(model).items()}
-    model.set_state_dict(state)
-    model.eval()
-    return model
-
-
-def predict(model: paddle.nn.Layer, seed: int = 5) -> np.ndarray:
-    x = np.random.default_rng(seed).random((1, 3, 8, 12), dtype=np.float32)
-    with paddle.no_grad():
-        return model(paddle.to_tensor(x)).numpy()
-
-
-def basicsr_names(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """srkit/PaddleGAN RRDBNet names -> BasicSR's (written out here independently of foreign.py)."""
-    renamed = collections.OrderedDict()
-    for name, value in state.items():
-        parts = name.split(".")
-        if parts[0] == "RRDB_trunk":  # RRDB_trunk.i.RDBk.convj.param -> body.i.rdbk.convj.param
-            name = f"body.{parts[1]}.rdb{parts[2][3:]}.{parts[3]}.{parts[4]}"
-        else:
-            layer = {"trunk_conv": "conv_body", "upconv1": "conv_up1", "upconv2": "conv_up2",
-                     "HRconv": "conv_hr"}.get(parts[0], parts[0])
-            name = f"{layer}.{parts[1]}"
-        renamed[name] = value
-    return renamed
-
+from helpers import COMPACT_ARCH, RRDB_ARCH, basicsr_names, make_model, payloads, predict, weights_with, write_torch_legacy, write_torch_zip
 
 @pytest.fixture(scope="module")
 def rrdb():

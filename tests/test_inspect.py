@@ -16,15 +16,11 @@ from PIL import Image
 from srdata.cli import main
 from srdata.errors import UserError
 from srdata.imageio import read_png_rgb
-from srdata.inspect import (
-    NEAR_CONSTANT_LEVELS,
-    PROBLEM_KINDS,
-    grey_spread,
-    inspect_dataset,
-    resolve_layout,
-)
+from srdata.inspect import NEAR_CONSTANT_LEVELS, PROBLEM_KINDS, grey_spread
+from srdata.layout import resolve_layout
 from srdata.metrics import psnr, ssim
 from srdata.sheet import choose_rows, sheet_size
+from helpers import inspect_dataset
 
 SCALE = 4
 
@@ -126,15 +122,17 @@ def test_bicubic_baseline_is_mean_of_per_image_scores(tmp_path):
     assert 10 < val.bicubic_psnr_y < 40
 
 
-def test_identical_hr_and_upscaled_lr_gives_inf_psnr_in_json(tmp_path):
-    """A flat HR whose bicubic upscale is exact: PSNR is inf, reported as "inf", not a crash."""
+def test_identical_hr_and_upscaled_lr_gives_inf_psnr_written_as_null(tmp_path, capsys):
+    """A flat HR whose bicubic upscale is exact: PSNR is inf in the report and null in --json (the one
+    rule for non-finite numbers in srkit's JSON), not a crash and not the non-standard `Infinity`."""
     ds = tmp_path / "ds"
     flat = np.full((64, 64, 3), 128, np.uint8)
     _add_pair(ds, "train", "flat", flat)
     report, _ = inspect_dataset(ds, workers=1)
     assert math.isinf(report.splits[0].bicubic_psnr_y)
-    assert report.to_json()["splits"][0]["bicubic_psnr_y"] == "inf"
-    json.dumps(report.to_json(), allow_nan=False)
+    assert main(["inspect", str(ds), "--json", str(tmp_path / "r.json")]) == 0
+    text = (tmp_path / "r.json").read_text()
+    assert "Infinity" not in text and json.loads(text)["splits"][0]["bicubic_psnr_y"] is None
 
 
 # ----------------------------------------------------------------------------- planted problems

@@ -1,18 +1,14 @@
 """The restricted unpickler: weights load, and any file that would run code is refused unrun.
 
-PyTorch files are written here without torch (`write_torch_file`): a pickler that emits the same
-globals and persistent ids `torch.save` does, in its zip layout or its legacy stream layout.
-test_foreign.py and test_convert.py reuse these writers.
+PyTorch files are written without torch by tests/helpers.py (`write_torch_zip`,
+`write_torch_legacy`): a pickler that emits the same globals and persistent ids `torch.save` does,
+in its zip layout or its legacy stream layout.
 """
 
 from __future__ import annotations
 
 import collections
-import io
-import os
 import pickle
-import struct
-import subprocess
 import zipfile
 from pathlib import Path
 
@@ -21,157 +17,7 @@ import pytest
 
 from sr_train.weights import safe_pickle
 from srdata.errors import UserError
-
-# --------------------------------------------------------------------------------------------
-# Writers for PyTorch-format files (no torch needed)
-
-_STORAGE_NAMES = {np.dtype("float32"): "FloatStorage", np.dtype("float16"): "HalfStorage",
-                  np.dtype("float64"): "DoubleStorage", np.dtype("int64"): "LongStorage",
-                  np.dtype("uint8"): "ByteStorage", np.dtype("bool"): "BoolStorage"}
-
-
-class Global:
-    """A global the pickle names (GLOBAL opcode) without importing it: torch need not exist here."""
-
-    _made: dict[tuple[str, str], "Global"] = {}
-
-    def __new__(cls, module: str, name: str):
-        key = (module, name)
-        if key not in cls._made:
-            obj = super().__new__(cls)
-            obj.module, obj.name = module, name
-            cls._made[key] = obj
-        return cls._made[key]
-
-    def __call__(self, *args):  # pickle only checks that a reduce function is callable
-        raise AssertionError("never called")
-
-
-class BF16:
-    """Marks an array to be stored as a bfloat16 storage (its float32 values' top 16 bits)."""
-
-    def __init__(self, array: np.ndarray):
-        self.array = np.asarray(array, np.float32)
-
-
-class View:
-    """A tensor over part of a shared storage: `base` flat, with offset/size/stride in elements."""
-
-    def __init__(self, base: "Storage", offset: int, size: tuple, stride: tuple):
-        self.base, self.offset, self.size, self.stride = base, offset, size, stride
-
-
-class Storage:
-    def __init__(self, raw: bytes, storage_name: str, numel: int):
-        self.raw, self.storage_name, self.numel = raw, storage_name, numel
-
-
-def storage_of(value) -> Storage:
-    if isinstance(value, BF16):
-        halves = (value.array.ravel().view(np.uint32) >> 16).astype("<u2")
-        return Storage(halves.tobytes(), "BFloat16Storage", halves.size)
-    flat = np.ascontiguousarray(value).ravel()
-    return Storage(flat.astype(flat.dtype.newbyteorder("<")).tobytes(), _STORAGE_NAMES[flat.dtype], flat.size)
-
-
-class _TorchLikePickler(pickle._Pickler):
-    """Pickles numpy arrays as torch tensors: `torch._utils._rebuild_tensor_v2(storage, offset,
-    size, stride, requires_grad, OrderedDict())`, each storage a persistent id, as torch.save does."""
-
-    dispatch = dict(pickle._Pickler.dispatch)
-
-    def __init__(self, file, legacy: bool, rebuild: str = "_rebuild_tensor_v2"):
-        super().__init__(file, protocol=2)
-        self.legacy = legacy
-        self.rebuild = rebuild
-        self.storages: dict[str, Storage] = {}
-        self.keys: dict[int, str] = {}
-
-    def _save_global_ref(self, obj: Global) -> None:
-        self.write(pickle.GLOBAL + f"{obj.module}\n{obj.name}\n".encode())
-        self.memoize(obj)
-
-    dispatch[Global] = _save_global_ref
-
-    def persistent_id(self, obj):
-        if not isinstance(obj, Storage):
-            return None
-        key = self.keys.setdefault(id(obj), str(len(self.keys)))
-        self.storages[key] = obj
-        pid = ("storage", Global("torch", obj.storage_name), key, "cpu", obj.numel)
-        return pid + (None,) if self.legacy else pid
-
-    def reducer_override(self, obj):
-        if isinstance(obj, View):
-            args = (obj.base, obj.offset, tuple(obj.size), tuple(obj.stride), False, collections.OrderedDict())
-            return Global("torch._utils", self.rebuild), args
-        if isinstance(obj, (np.ndarray, BF16)):
-            shape = obj.array.shape if isinstance(obj, BF16) else obj.shape
-            strides = tuple(int(np.prod(shape[i + 1:])) for i in range(len(shape)))
-            return self.reducer_override(View(storage_of(obj), 0, shape, strides))
-        return NotImplemented
-
-
-def torch_pickle(obj, legacy: bool = False, rebuild: str = "_rebuild_tensor_v2") -> tuple[bytes, dict[str, Storage]]:
-    buffer = io.BytesIO()
-    pickler = _TorchLikePickler(buffer, legacy, rebuild)
-    pickler.dump(obj)
-    return buffer.getvalue(), pickler.storages
-
-
-def write_torch_zip(path: Path, obj, data_pkl: bytes | None = None, prefix: str = "archive") -> Path:
-    """A file laid out like torch.save's: PREFIX/data.pkl, PREFIX/data/KEY, PREFIX/version, byteorder."""
-    pickled, storages = torch_pickle(obj)
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
-        archive.writestr(f"{prefix}/data.pkl", pickled if data_pkl is None else data_pkl)
-        archive.writestr(f"{prefix}/byteorder", "little")
-        for key, storage in storages.items():
-            archive.writestr(f"{prefix}/data/{key}", storage.raw)
-        archive.writestr(f"{prefix}/version", "3\n")
-    return path
-
-
-def write_torch_legacy(path: Path, obj, main_pickle: bytes | None = None) -> Path:
-    """The pre-1.6 stream: magic, version, sys info, the object, the storage keys, then the storages."""
-    pickled, storages = torch_pickle(obj, legacy=True)
-    with open(path, "wb") as handle:
-        pickle.dump(safe_pickle.TORCH_LEGACY_MAGIC, handle, protocol=2)
-        pickle.dump(safe_pickle.TORCH_LEGACY_PROTOCOL, handle, protocol=2)
-        pickle.dump({"protocol_version": 1001, "little_endian": True,
-                     "type_sizes": {"short": 2, "int": 4, "long": 4}}, handle, protocol=2)
-        handle.write(pickled if main_pickle is None else main_pickle)
-        keys = sorted(storages)
-        pickle.dump(keys, handle, protocol=2)
-        for key in keys:
-            handle.write(struct.pack("<q", storages[key].numel) + storages[key].raw)
-    return path
-
-
-# --------------------------------------------------------------------------------------------
-# Payloads that would leave a marker file if they ever ran
-
-
-class _Payload:
-    def __init__(self, func, args):
-        self.func, self.args = func, args
-
-    def __reduce__(self):
-        return self.func, self.args
-
-
-def payloads(marker: Path) -> dict[str, _Payload]:
-    return {
-        "os.system": _Payload(os.system, (f"touch '{marker}'",)),
-        "builtins.eval": _Payload(eval, (f"open({str(marker)!r}, 'w').close()",)),
-        "subprocess.Popen": _Payload(subprocess.Popen, (["touch", str(marker)],)),
-    }
-
-
-def weights_with(payload) -> dict:
-    """A plausible weights dict with the payload hidden among the arrays."""
-    return {"conv_first.weight": np.ones((2, 3, 3, 3), np.float32), "meta": payload,
-            "conv_last.bias": np.zeros(3, np.float32)}
-
+from helpers import BF16, Global, View, payloads, storage_of, torch_pickle, weights_with, write_torch_legacy, write_torch_zip
 
 # --------------------------------------------------------------------------------------------
 # Plain pickles (PaddleGAN .pdparams)

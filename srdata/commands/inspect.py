@@ -14,7 +14,8 @@ from rich.table import Table
 from srdata.atomic import write_json
 from srdata.cliutil import default_workers, progress_bar
 from srdata.errors import UserError
-from srdata.inspect import InspectReport, SizeSummary, inspect_layout, resolve_layout, sheet_pairs
+from srdata.inspect import InspectReport, SizeSummary, inspect_layout, sheet_pairs
+from srdata.layout import resolve_layout
 from srdata.sheet import DEFAULT_ROWS, write_sheet
 
 _MAX_PROBLEM_ROWS = 25

@@ -1,0 +1,311 @@
+"""Helpers shared by several test modules (fixtures live in conftest.py).
+
+Paddle and sr_train are imported inside the helpers that need them, so srdata's tests never pay
+for them.
+"""
+
+from __future__ import annotations
+
+import collections
+import io
+import json
+import os
+import pickle
+import struct
+import subprocess
+import zipfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+from rich.console import Console
+
+from sr_train.weights import safe_pickle
+from srdata.build import BuildOptions
+from srdata.inspect import inspect_layout
+from srdata.layout import resolve_layout
+
+
+# ---------------------------------------------------------------------------------------------
+# srdata: source images, build options, dataset trees
+
+
+def blob_image(seed: int, width: int = 96, height: int = 80) -> np.ndarray:
+    """Smooth random BGR image: coarse random colours upsampled (distinct pHash per seed)."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.integers(0, 256, (5, 6, 3), dtype=np.uint8)
+    img = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
+    return img
+
+
+def write_image(path: Path, bgr: np.ndarray) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ok, buf = cv2.imencode(path.suffix, bgr)
+    assert ok
+    path.write_bytes(buf.tobytes())
+    return path
+
+
+def make_raw(root: Path, n: int, start: int = 0, size=(96, 80)) -> Path:
+    for seed in range(start, start + n):
+        write_image(root / f"img{seed:03d}.png", blob_image(seed, *size))
+    return root
+
+
+def options(src: Path, out: Path, **kw) -> BuildOptions:
+    kw = {"scale": 2, "workers": 1, "val": 0.2, "test": 0.2, **kw}
+    return BuildOptions(src=src, out=out, **kw)
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    """Every file under root (hidden ones too) -> bytes."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def manifest(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+
+
+def inspect_dataset(ds, hr_dir=None, lr_dir=None, scale=None, workers: int = 1):
+    """(report, scan) of `srdata inspect` on a dataset folder or an HR/LR folder pair."""
+    return inspect_layout(resolve_layout(ds, hr_dir, lr_dir, scale), workers)
+
+
+# --------------------------------------------------------------------------------------------
+# Writers for PyTorch-format files (no torch needed)
+
+_STORAGE_NAMES = {np.dtype("float32"): "FloatStorage", np.dtype("float16"): "HalfStorage",
+                  np.dtype("float64"): "DoubleStorage", np.dtype("int64"): "LongStorage",
+                  np.dtype("uint8"): "ByteStorage", np.dtype("bool"): "BoolStorage"}
+
+
+class Global:
+    """A global the pickle names (GLOBAL opcode) without importing it: torch need not exist here."""
+
+    _made: dict[tuple[str, str], "Global"] = {}
+
+    def __new__(cls, module: str, name: str):
+        key = (module, name)
+        if key not in cls._made:
+            obj = super().__new__(cls)
+            obj.module, obj.name = module, name
+            cls._made[key] = obj
+        return cls._made[key]
+
+    def __call__(self, *args):  # pickle only checks that a reduce function is callable
+        raise AssertionError("never called")
+
+
+class BF16:
+    """Marks an array to be stored as a bfloat16 storage (its float32 values' top 16 bits)."""
+
+    def __init__(self, array: np.ndarray):
+        self.array = np.asarray(array, np.float32)
+
+
+class View:
+    """A tensor over part of a shared storage: `base` flat, with offset/size/stride in elements."""
+
+    def __init__(self, base: "Storage", offset: int, size: tuple, stride: tuple):
+        self.base, self.offset, self.size, self.stride = base, offset, size, stride
+
+
+class Storage:
+    def __init__(self, raw: bytes, storage_name: str, numel: int):
+        self.raw, self.storage_name, self.numel = raw, storage_name, numel
+
+
+def storage_of(value) -> Storage:
+    if isinstance(value, BF16):
+        halves = (value.array.ravel().view(np.uint32) >> 16).astype("<u2")
+        return Storage(halves.tobytes(), "BFloat16Storage", halves.size)
+    flat = np.ascontiguousarray(value).ravel()
+    return Storage(flat.astype(flat.dtype.newbyteorder("<")).tobytes(), _STORAGE_NAMES[flat.dtype], flat.size)
+
+
+class _TorchLikePickler(pickle._Pickler):
+    """Pickles numpy arrays as torch tensors: `torch._utils._rebuild_tensor_v2(storage, offset,
+    size, stride, requires_grad, OrderedDict())`, each storage a persistent id, as torch.save does."""
+
+    dispatch = dict(pickle._Pickler.dispatch)
+
+    def __init__(self, file, legacy: bool, rebuild: str = "_rebuild_tensor_v2"):
+        super().__init__(file, protocol=2)
+        self.legacy = legacy
+        self.rebuild = rebuild
+        self.storages: dict[str, Storage] = {}
+        self.keys: dict[int, str] = {}
+
+    def _save_global_ref(self, obj: Global) -> None:
+        self.write(pickle.GLOBAL + f"{obj.module}\n{obj.name}\n".encode())
+        self.memoize(obj)
+
+    dispatch[Global] = _save_global_ref
+
+    def persistent_id(self, obj):
+        if not isinstance(obj, Storage):
+            return None
+        key = self.keys.setdefault(id(obj), str(len(self.keys)))
+        self.storages[key] = obj
+        pid = ("storage", Global("torch", obj.storage_name), key, "cpu", obj.numel)
+        return pid + (None,) if self.legacy else pid
+
+    def reducer_override(self, obj):
+        if isinstance(obj, View):
+            args = (obj.base, obj.offset, tuple(obj.size), tuple(obj.stride), False, collections.OrderedDict())
+            return Global("torch._utils", self.rebuild), args
+        if isinstance(obj, (np.ndarray, BF16)):
+            shape = obj.array.shape if isinstance(obj, BF16) else obj.shape
+            strides = tuple(int(np.prod(shape[i + 1:])) for i in range(len(shape)))
+            return self.reducer_override(View(storage_of(obj), 0, shape, strides))
+        return NotImplemented
+
+
+def torch_pickle(obj, legacy: bool = False, rebuild: str = "_rebuild_tensor_v2") -> tuple[bytes, dict[str, Storage]]:
+    buffer = io.BytesIO()
+    pickler = _TorchLikePickler(buffer, legacy, rebuild)
+    pickler.dump(obj)
+    return buffer.getvalue(), pickler.storages
+
+
+def write_torch_zip(path: Path, obj, data_pkl: bytes | None = None, prefix: str = "archive") -> Path:
+    """A file laid out like torch.save's: PREFIX/data.pkl, PREFIX/data/KEY, PREFIX/version, byteorder."""
+    pickled, storages = torch_pickle(obj)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr(f"{prefix}/data.pkl", pickled if data_pkl is None else data_pkl)
+        archive.writestr(f"{prefix}/byteorder", "little")
+        for key, storage in storages.items():
+            archive.writestr(f"{prefix}/data/{key}", storage.raw)
+        archive.writestr(f"{prefix}/version", "3\n")
+    return path
+
+
+def write_torch_legacy(path: Path, obj, main_pickle: bytes | None = None) -> Path:
+    """The pre-1.6 stream: magic, version, sys info, the object, the storage keys, then the storages."""
+    pickled, storages = torch_pickle(obj, legacy=True)
+    with open(path, "wb") as handle:
+        pickle.dump(safe_pickle.TORCH_LEGACY_MAGIC, handle, protocol=2)
+        pickle.dump(safe_pickle.TORCH_LEGACY_PROTOCOL, handle, protocol=2)
+        pickle.dump({"protocol_version": 1001, "little_endian": True,
+                     "type_sizes": {"short": 2, "int": 4, "long": 4}}, handle, protocol=2)
+        handle.write(pickled if main_pickle is None else main_pickle)
+        keys = sorted(storages)
+        pickle.dump(keys, handle, protocol=2)
+        for key in keys:
+            handle.write(struct.pack("<q", storages[key].numel) + storages[key].raw)
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# Payloads that would leave a marker file if they ever ran
+
+
+class _Payload:
+    def __init__(self, func, args):
+        self.func, self.args = func, args
+
+    def __reduce__(self):
+        return self.func, self.args
+
+
+def payloads(marker: Path) -> dict[str, _Payload]:
+    return {
+        "os.system": _Payload(os.system, (f"touch '{marker}'",)),
+        "builtins.eval": _Payload(eval, (f"open({str(marker)!r}, 'w').close()",)),
+        "subprocess.Popen": _Payload(subprocess.Popen, (["touch", str(marker)],)),
+    }
+
+
+def weights_with(payload) -> dict:
+    """A plausible weights dict with the payload hidden among the arrays."""
+    return {"conv_first.weight": np.ones((2, 3, 3, 3), np.float32), "meta": payload,
+            "conv_last.bias": np.zeros(3, np.float32)}
+
+
+# ---------------------------------------------------------------------------------------------
+# sr_train: tiny models and foreign names
+
+
+RRDB_ARCH = {"arch": "rrdbnet", "in_nc": 3, "out_nc": 3, "nf": 8, "nb": 2, "gc": 4, "scale": 4}
+COMPACT_ARCH = {"arch": "compact", "in_nc": 3, "out_nc": 3, "nf": 8, "nc": 3, "scale": 4, "skip": "nearest",
+                "act": "prelu"}
+
+
+def make_model(arch: dict, seed: int = 0):
+    """A small paddle network with random weights everywhere (Compact's zero-initialised last conv included)."""
+    import paddle
+
+    from sr_train.models import build_model, init_weights
+    from sr_train.weights.load import model_state
+
+    paddle.seed(seed)
+    model = build_model(arch)
+    init_weights(model, seed)
+    rng = np.random.default_rng(seed + 1)
+    state = {k: (v + rng.normal(0, 0.05, v.shape)).astype(np.float32) for k, v in model_state(model).items()}
+    model.set_state_dict(state)
+    model.eval()
+    return model
+
+
+def predict(model, seed: int = 5) -> np.ndarray:
+    """The model's output on a fixed random 8x12 input."""
+    import paddle
+
+    x = np.random.default_rng(seed).random((1, 3, 8, 12), dtype=np.float32)
+    with paddle.no_grad():
+        return model(paddle.to_tensor(x)).numpy()
+
+
+def basicsr_names(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """srkit/PaddleGAN RRDBNet names -> BasicSR's (written out here independently of foreign.py)."""
+    renamed = collections.OrderedDict()
+    for name, value in state.items():
+        parts = name.split(".")
+        if parts[0] == "RRDB_trunk":  # RRDB_trunk.i.RDBk.convj.param -> body.i.rdbk.convj.param
+            name = f"body.{parts[1]}.rdb{parts[2][3:]}.{parts[3]}.{parts[4]}"
+        else:
+            layer = {"trunk_conv": "conv_body", "upconv1": "conv_up1", "upconv2": "conv_up2",
+                     "HRconv": "conv_hr"}.get(parts[0], parts[0])
+            name = f"{layer}.{parts[1]}"
+        renamed[name] = value
+    return renamed
+
+
+def write_png(path: Path, img: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+
+
+# ---------------------------------------------------------------------------------------------
+# sr_train: tiny training runs (on conftest's pairs_dir)
+
+
+def tiny_recipe(pairs_dir: Path, run_dir: Path, **overrides) -> dict:
+    raw = {
+        "seed": 7, "run_dir": str(run_dir),
+        "data": {"train": {"gt": str(pairs_dir / "train"), "lq": str(pairs_dir / "train_lq")},
+                 "val": {"gt": str(pairs_dir / "val"), "lq": str(pairs_dir / "val_lq")}},
+        "model": {"arch": "compact", "nf": 8, "nc": 1},
+        "train": {"iters": 6, "batch_size": 2, "patch_size": 32, "lr": 1e-3},
+        "val": {"interval": 3}, "checkpoint": {"interval": 3, "keep_states": 2}, "log": {"interval": 1},
+    }
+    for key, value in overrides.items():
+        node = raw
+        *parents, last = key.split("__")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return raw
+
+
+def quiet() -> Console:
+    return Console(file=io.StringIO(), width=200)
+
+
+def run(raw: dict, resume=None, console=None):
+    """`sr_train.fit.fit` on a recipe dict, quietly."""
+    from sr_train.fit import fit
+    from sr_train.recipe import recipe_from_dict
+
+    return fit(recipe_from_dict(raw, "test.yaml"), resume=resume, progress=False, console=console or quiet())
