@@ -14,8 +14,11 @@ import cv2
 import numpy as np
 from rich.progress import Progress
 
-from sr_train.data import Pair
-from srdata.atomic import write_bytes, write_json
+from sr_train.data import Pair, find_pairs, resolve_splits
+from sr_train.recipe import load_recipe
+from sr_train.tiling import DEFAULT_PAD, DEFAULT_TILE, upscale
+from sr_train.weights.load import load_model
+from srdata.atomic import write_bytes
 from srdata.cliutil import progress_bar
 from srdata.errors import UserError
 from srdata.imageio import read_png_rgb
@@ -34,8 +37,6 @@ class ImageScore:
 
 def super_resolve(model, lr: np.ndarray, scale: int, tile: int) -> np.ndarray:
     """uint8 HWC RGB LR -> uint8 HWC RGB SR (whole image when tile is 0, else tiles of `tile` LR px)."""
-    from sr_train.tiling import DEFAULT_PAD, upscale
-
     out = upscale(model, lr.astype(np.float32) / 255.0, scale, tile=tile, tile_pad=DEFAULT_PAD)
     return np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
 
@@ -93,9 +94,6 @@ class EvalData:
 
 def eval_data(source: str, split: str) -> EvalData:
     """The pairs of `split` from a recipe (its data and val settings) or a dataset folder."""
-    from sr_train.data import find_pairs, resolve_splits
-    from sr_train.recipe import load_recipe
-
     path = Path(source)
     if path.is_dir():
         layout = resolve_layout(path)
@@ -123,15 +121,9 @@ def eval_data(source: str, split: str) -> EvalData:
                     recipe.val.y_channel, recipe.val.tile)
 
 
-def evaluate(source: str, weights: str, split: str = "test", json_path: str | None = None,
-             save_images: str | None = None, tile: int | None = None, progress: bool = True) -> dict:
-    """Score `weights` on a split, print the table, optionally write JSON and images; returns the JSON."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from sr_train.tiling import DEFAULT_TILE
-    from sr_train.weights.load import load_model
-
+def evaluate(source: str, weights: str, split: str = "test", save_images: str | None = None, tile: int | None = None,
+             progress: bool = True) -> dict:
+    """Score `weights` on a split (optionally writing each SR image); returns `report_json`'s document."""
     data = eval_data(source, split)
     model = load_model(weights)
     model_scale = getattr(model, "scale", None)
@@ -144,25 +136,4 @@ def evaluate(source: str, weights: str, split: str = "test", json_path: str | No
     with progress_bar("images", progress) as bar:
         scores = score_model(model, data.pairs, data.scale, data.crop_border, data.y_channel, tile,
                              save_dir=Path(save_images) if save_images else None, progress=bar)
-    report = report_json(scores, data.crop_border, data.y_channel, str(weights), split)
-    print_table(report, Console(), Table)
-    if json_path:
-        write_json(json_path, report)
-    return report
-
-
-def print_table(report: dict, console, table_class) -> None:
-    table = table_class(title=f"{report['split']}: {report['weights']} (crop {report['crop_border']}, "
-                              f"{'Y' if report['y_channel'] else 'RGB'})")
-    for column in ("image", "PSNR", "SSIM", "bicubic PSNR", "bicubic SSIM", "gain dB"):
-        table.add_column(column, justify="left" if column == "image" else "right")
-    rows = report["images"] + [{"name": "mean", **report["mean"]}]
-    for i, row in enumerate(rows):
-        table.add_row(row["name"], f"{row['psnr']:.3f}", f"{row['ssim']:.4f}", f"{row['bicubic_psnr']:.3f}",
-                      f"{row['bicubic_ssim']:.4f}", f"{row['psnr'] - row['bicubic_psnr']:+.3f}",
-                      end_section=i == len(rows) - 2)
-    console.print(table)
-    mean = report["mean"]
-    console.print(f"gain over bicubic: {mean['psnr'] - mean['bicubic_psnr']:+.3f} dB PSNR, "
-                  f"{mean['ssim'] - mean['bicubic_ssim']:+.4f} SSIM on {len(report['images'])} images",
-                  soft_wrap=True, highlight=False)
+    return report_json(scores, data.crop_border, data.y_channel, str(weights), split)

@@ -370,26 +370,6 @@ class BuildReport:
     seconds: float = 0.0
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
 
-    def table(self):
-        """A rich Table summarising the build (what the CLI prints at the end)."""
-        from rich.table import Table
-
-        table = Table(title=f"srdata build -> {self.out}", show_header=True)
-        table.add_column("what")
-        table.add_column("count", justify="right")
-        for split in SPLITS:
-            table.add_row(f"{split} pairs", str(self.counts[split]))
-        table.add_row("duplicates dropped", str(self.counts["duplicates"]))
-        for reason, n in sorted(self.rejected_by_reason.items()):
-            table.add_row(f"rejected: {reason}", str(n))
-        table.add_row("sources decoded", str(self.decoded))
-        table.add_row("PNG files written", str(self.written))
-        if self.decoded and self.seconds > 0:
-            table.add_row("time", f"{self.seconds:.1f} s ({self.decoded / self.seconds:.1f} sources/s)")
-        else:
-            table.add_row("time", f"{self.seconds:.2f} s (nothing needed decoding)")
-        return table
-
 
 def build_dataset(opts: BuildOptions, progress: bool = True) -> BuildReport:
     """Build (or bring up to date) the dataset opts.out from the images under opts.src."""

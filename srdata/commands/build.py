@@ -7,11 +7,13 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
-from srdata.build import BuildOptions, build_dataset, parse_range, parse_size
+from srdata.build import BuildOptions, BuildReport, build_dataset, parse_range, parse_size
 from srdata.imageio import DEFAULT_MAX_PIXELS
 from srdata.dedup import DEFAULT_THRESHOLD
 from srdata.degrade import FILTERS
+from srdata.layout import REJECTED, SPLITS
 from srdata.split import parse_amount
 
 
@@ -49,11 +51,30 @@ def build_command(
     )
     report = build_dataset(opts, progress=True)
     console = Console()
-    console.print(report.table())
+    console.print(summary_table(report))
     if report.rejected:
-        console.print(f"rejected sources and why: {report.out / 'rejected.jsonl'}")
+        console.print(f"rejected sources and why: {report.out / REJECTED}")
     if strict and report.rejected:
         Console(stderr=True).print(
-            f"srdata: --strict: {len(report.rejected)} source(s) rejected (see {out}/rejected.jsonl)"
+            f"srdata: --strict: {len(report.rejected)} source(s) rejected (see {report.out / REJECTED})"
         )
         raise typer.Exit(code=1)
+
+
+def summary_table(report: BuildReport) -> Table:
+    """What the build did: pairs per split, duplicates, rejections by reason, work and time."""
+    table = Table(title=f"srdata build -> {report.out}", show_header=True)
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for split in SPLITS:
+        table.add_row(f"{split} pairs", str(report.counts[split]))
+    table.add_row("duplicates dropped", str(report.counts["duplicates"]))
+    for reason, n in sorted(report.rejected_by_reason.items()):
+        table.add_row(f"rejected: {reason}", str(n))
+    table.add_row("sources decoded", str(report.decoded))
+    table.add_row("PNG files written", str(report.written))
+    if report.decoded and report.seconds > 0:
+        table.add_row("time", f"{report.seconds:.1f} s ({report.decoded / report.seconds:.1f} sources/s)")
+    else:
+        table.add_row("time", f"{report.seconds:.2f} s (nothing needed decoding)")
+    return table
