@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sr_train.weights.srkit import read_safetensors
 from srdata.atomic import is_temp_name, write_bytes
 from srdata.errors import UserError
 
@@ -56,8 +57,6 @@ def save_state(path: str | Path, state: TrainState) -> None:
 def read_state(path: str | Path) -> TrainState:
     """Read a state completely; UserError (naming the file) if it is truncated, foreign or damaged."""
     from safetensors import SafetensorError
-
-    from sr_train.weights.srkit import read_safetensors
 
     path = Path(path)
     try:
@@ -174,3 +173,31 @@ def load_optimizer_state(optimizer, named_params: dict, saved: dict[str, np.ndar
         name, acc = split
         restored[f"{by_name[name]}_{acc}"] = paddle.to_tensor(value)
     optimizer.set_state_dict(restored)
+
+
+def pick_state(resume: str | None, run_dir: Path) -> tuple[TrainState | None, list[str]]:
+    """The state to continue from: none, the newest readable one in RUN (auto), or a given file.
+
+    Runs before any data is read or model built, so a refusal costs nothing. A run_dir holding
+    states of another run is refused: a fresh run would overwrite them, and `--resume PATH` would
+    mix two runs there (pruning sorts by iteration, so a later `--resume auto` could pick the other
+    run's newer state).
+    """
+    existing = list_states(run_dir)
+    if resume is None:
+        if existing:
+            raise UserError(f"{run_dir} already has training states: continue with --resume auto, or train into "
+                            f"another folder with --set run_dir=NEW")
+        return None, []
+    if resume == "auto":
+        state, skipped = latest_good_state(run_dir)
+        if state is not None:
+            state.info["path"] = str(state_path(run_dir, state.iteration))
+        return state, skipped
+    others = [path for _, path in existing if path.resolve() != Path(resume).resolve()]
+    if others:
+        raise UserError(f"--resume {resume}: {run_dir} already holds other training states ({others[0].name}): "
+                        "use a new run_dir, or --resume auto")
+    state = read_state(resume)
+    state.info["path"] = str(resume)
+    return state, []

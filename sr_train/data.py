@@ -20,6 +20,7 @@ from sr_train.recipe import Recipe
 from srdata.errors import UserError
 from srdata.imageio import read_png_rgb
 from srdata.layout import SplitDirs, list_pairs, lr_dir, resolve_layout
+from srdata.metrics import SSIM_MARGIN
 
 FIX = "rebuild the dataset with `srdata build` (or fix the folders)"
 
@@ -217,3 +218,32 @@ def train_loader(dataset: TrainBatches, workers: int) -> paddle.io.DataLoader:
     """Batches in iteration order; `workers` processes prepare the next ones while the model trains."""
     return paddle.io.DataLoader(dataset, batch_size=None, shuffle=False, num_workers=workers,
                                 use_shared_memory=workers > 0, prefetch_factor=2)
+
+
+def check_val_sizes(val_pairs, crop: int, source: str) -> None:
+    """UserError before training if a val image is too small to score (from the header sizes).
+
+    SSIM drops a margin of SSIM_MARGIN px on each side after the crop_border: what is left must
+    be at least one pixel, else the first validation would fail after all the training before it.
+    """
+    least = 2 * (crop + SSIM_MARGIN) + 1
+    small = [p for p in val_pairs if min(p.hr_size) < least]
+    if small:
+        w, h = small[0].hr_size
+        raise UserError(f"{source}: {len(small)} val image(s) too small to score with val.crop_border {crop} "
+                        f"(first: {small[0].hr} is {w}x{h}, needs {least} px a side): remove them or lower "
+                        "val.crop_border")
+
+
+def data_order(recipe: Recipe, pairs) -> dict:
+    """What decides the training data of every iteration (compared on resume)."""
+    return {"seed": recipe.seed, "batch_size": recipe.train.batch_size, "patch_size": recipe.train.patch_size,
+            "images": len(pairs), "names": [p.name for p in pairs][:10000],
+            "scheme": "image = permutation(seed, epoch)[n mod N], crop/flip = default_rng([seed, iteration, sample])"}
+
+
+def warn_if_data_changed(saved: dict, current: dict, say) -> None:
+    changed = [k for k in ("seed", "batch_size", "patch_size", "images", "names") if saved.get(k) != current.get(k)]
+    if changed:
+        say(f"resume: {', '.join(changed)} changed since the state was written: training continues, but not "
+            "exactly as an uninterrupted run would")

@@ -24,20 +24,22 @@ import paddle.nn.functional as F
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from sr_train.checkpoint import (TrainState, latest_good_state, list_states, load_optimizer_state, optimizer_state,
-                                 prune_states, read_state, remove_temp_files, save_state, state_path, weights_path)
-from sr_train.data import ImageStore, TrainBatches, find_pairs, resolve_splits, train_loader
+from sr_train.checkpoint import (TrainState, list_states, load_optimizer_state, optimizer_state, pick_state, prune_states,
+                                 remove_temp_files, save_state, state_path, weights_path)
+from sr_train.data import (ImageStore, TrainBatches, check_val_sizes, data_order, find_pairs, resolve_splits,
+                           train_loader, warn_if_data_changed)
 from sr_train.evaluate import mean_of, score_model
 from sr_train.gan import (PerceptualLoss, VGGFeatures, build_discriminator, check_patch_size, ragan_discriminator_loss,
                           ragan_generator_loss, set_trainable)
 from sr_train.models import build_model, complete_arch, init_weights
-from sr_train.recipe import Recipe, SchedulerConfig
+from sr_train.recipe import Recipe
+from sr_train.runlog import RunLog
+from sr_train.schedule import learning_rate
 from sr_train.weights.load import check_arch_agrees, model_state, read_weights, set_state_checked
 from sr_train.weights.srkit import save_weights
-from srdata.atomic import write_bytes, write_jsonl
+from srdata.atomic import write_bytes
 from srdata.errors import UserError
-from srdata.jsonio import jsonl_line, read_jsonl
-from srdata.metrics import SSIM_MARGIN, mean_score
+from srdata.metrics import mean_score
 
 # Paddle CPU threads when the recipe says 0. Measured on this 2-core machine, one training step of
 # the quickstart's Compact (batch 16 x 128 px), interleaved runs, median of 4 x 5 steps: 1 thread
@@ -148,7 +150,7 @@ def fit(recipe: Recipe, resume: str | None = None, progress: bool = True, consol
                                     p.criterion)
 
     # ------------------------------------------------------------------ resume (the state was read above)
-    start, best, history = 0, None, []
+    start, best = 0, None
     if state is not None:
         check_arch_agrees(complete_arch(state.info["arch"]), arch, f"{state.info.get('path', 'state')}")
         set_state_checked(model, state.model, "resume state")
@@ -165,13 +167,10 @@ def fit(recipe: Recipe, resume: str | None = None, progress: bool = True, consol
             scaler.load_state_dict(state.info["scaler"])
         start, best = state.iteration, state.info.get("best_psnr")
         warn_if_data_changed(state.info["data_order"], data_order(recipe, train_pairs), say)
-        history = [row for row in read_metrics(run_dir) if row.get("iter", 0) <= start]
         say(f"resume: continuing at iteration {start} from {state.info['path']}")
+    runlog = RunLog(run_dir, start, recipe.log.visualdl) if main_process else None
     if main_process:
-        write_jsonl(run_dir / "metrics.jsonl", history)  # the log, cut back to the resumed iteration
         write_recipe_copy(run_dir, recipe)
-    log_file = open(run_dir / "metrics.jsonl", "a", encoding="utf-8") if main_process else None
-    visualdl = open_visualdl(run_dir) if main_process and recipe.log.visualdl else None
     baselines = None  # bicubic's (psnr, ssim) per val pair, scored once, at the first validation
 
     # ------------------------------------------------------------------ the loop
@@ -244,7 +243,7 @@ def fit(recipe: Recipe, resume: str | None = None, progress: bool = True, consol
                        "data_ms": 1000 * window["data"] / window["n"], "step_ms": 1000 * window["step"] / window["n"],
                        "it_per_s": window["n"] / max(now - window["t0"], 1e-9)}
                 if main_process:
-                    log_row(log_file, visualdl, row, history)
+                    runlog.log(row)
                 bar.update(task, loss=f"{row['loss']:.4f}", lr=f"{lr:.2e}", speed=f"{row['it_per_s']:.2f}")
                 window = {"n": 0, "data": 0.0, "step": 0.0, "t0": now, "terms": {}}
             bar.update(task, completed=done)
@@ -261,16 +260,16 @@ def fit(recipe: Recipe, resume: str | None = None, progress: bool = True, consol
                             f"(crop {crop}, {'Y' if y_channel else 'RGB'})")
                     last_val = {"iter": done, "val_psnr": means["psnr"], "val_ssim": means["ssim"],
                                 "bicubic_psnr": means["bicubic_psnr"], "bicubic_ssim": means["bicubic_ssim"]}
-                    log_row(log_file, visualdl, last_val, history)
+                    runlog.log(last_val)
                     if best is None or means["psnr"] > best:
                         best = means["psnr"]
                         save_generator(run_dir / "best.safetensors", model, ema_model, arch, done, last_val, recipe)
-                    timing = [r for r in history if "data_ms" in r][-1:]
+                    timing = runlog.last_timing()
                     say(f"iter {done}: val PSNR {means['psnr']:.3f} dB ({means['psnr'] - means['bicubic_psnr']:+.3f} "
                         f"vs bicubic), SSIM {means['ssim']:.4f}; best {best:.3f}"
-                        + (f"; data {timing[0]['data_ms']:.1f} ms vs step {timing[0]['step_ms']:.0f} ms per iteration"
+                        + (f"; data {timing['data_ms']:.1f} ms vs step {timing['step_ms']:.0f} ms per iteration"
                            if timing else ""))
-                    draw_curves(run_dir / "curves.png", history)
+                    runlog.draw_curves()
                     net.train()
                 barrier(world)
 
@@ -295,10 +294,8 @@ def fit(recipe: Recipe, resume: str | None = None, progress: bool = True, consol
                 barrier(world)
 
     # ------------------------------------------------------------------ the end
-    if log_file is not None:
-        log_file.close()
-    if visualdl is not None:
-        visualdl.close()
+    if runlog is not None:
+        runlog.close()
     bicubic_psnr = mean_score(b[0] for b in baselines) if baselines else None
     return FitResult(run_dir, max(start, iters), best, bicubic_psnr, last_val, skipped)
 
@@ -337,29 +334,6 @@ def pixel_loss(sr, gt, kind: str = "l1"):
     return F.l1_loss(sr, gt)
 
 
-def learning_rate(iteration: int, base: float, sched: SchedulerConfig, iters: int) -> float:
-    """The learning rate of an iteration (0-based): a pure function, so resuming needs no scheduler state.
-
-    cosine_restart: within period i (lengths `periods`, default one period of `iters`), the rate
-    falls from base × restart_weights[i] to eta_min along half a cosine (BasicSR's
-    CosineAnnealingRestartLR, which PaddleGAN uses); after the last period it stays at eta_min.
-    multistep: base × gamma^(number of milestones ≤ iteration). constant: base.
-    """
-    if sched.name == "constant":
-        return base
-    if sched.name == "multistep":
-        return base * sched.gamma ** sum(1 for m in sched.milestones if iteration >= m)
-    periods = sched.periods or [iters]
-    weights = sched.restart_weights or [1.0] * len(periods)
-    begin = 0
-    for period, weight in zip(periods, weights):
-        if iteration < begin + period:
-            progress = (iteration - begin) / period
-            return sched.eta_min + weight * 0.5 * (base - sched.eta_min) * (1 + math.cos(math.pi * progress))
-        begin += period
-    return sched.eta_min
-
-
 @paddle.no_grad()
 def update_ema(ema_model, model, decay: float) -> None:
     """ema ← decay·ema + (1 − decay)·weights, parameter by parameter."""
@@ -382,63 +356,6 @@ def barrier(world: int) -> None:
         paddle.distributed.barrier()
 
 
-def check_val_sizes(val_pairs, crop: int, source: str) -> None:
-    """UserError before training if a val image is too small to score (from the header sizes).
-
-    SSIM drops a margin of SSIM_MARGIN px on each side after the crop_border: what is left must
-    be at least one pixel, else the first validation would fail after all the training before it.
-    """
-    least = 2 * (crop + SSIM_MARGIN) + 1
-    small = [p for p in val_pairs if min(p.hr_size) < least]
-    if small:
-        w, h = small[0].hr_size
-        raise UserError(f"{source}: {len(small)} val image(s) too small to score with val.crop_border {crop} "
-                        f"(first: {small[0].hr} is {w}x{h}, needs {least} px a side): remove them or lower "
-                        "val.crop_border")
-
-
-def pick_state(resume: str | None, run_dir: Path) -> tuple[TrainState | None, list[str]]:
-    """The state to continue from: none, the newest readable one in RUN (auto), or a given file.
-
-    Runs before any data is read or model built, so a refusal costs nothing. A run_dir holding
-    states of another run is refused: a fresh run would overwrite them, and `--resume PATH` would
-    mix two runs there (pruning sorts by iteration, so a later `--resume auto` could pick the other
-    run's newer state).
-    """
-    existing = list_states(run_dir)
-    if resume is None:
-        if existing:
-            raise UserError(f"{run_dir} already has training states: continue with --resume auto, or train into "
-                            f"another folder with --set run_dir=NEW")
-        return None, []
-    if resume == "auto":
-        state, skipped = latest_good_state(run_dir)
-        if state is not None:
-            state.info["path"] = str(state_path(run_dir, state.iteration))
-        return state, skipped
-    others = [path for _, path in existing if path.resolve() != Path(resume).resolve()]
-    if others:
-        raise UserError(f"--resume {resume}: {run_dir} already holds other training states ({others[0].name}): "
-                        "use a new run_dir, or --resume auto")
-    state = read_state(resume)
-    state.info["path"] = str(resume)
-    return state, []
-
-
-def data_order(recipe: Recipe, pairs) -> dict:
-    """What decides the training data of every iteration (compared on resume)."""
-    return {"seed": recipe.seed, "batch_size": recipe.train.batch_size, "patch_size": recipe.train.patch_size,
-            "images": len(pairs), "names": [p.name for p in pairs][:10000],
-            "scheme": "image = permutation(seed, epoch)[n mod N], crop/flip = default_rng([seed, iteration, sample])"}
-
-
-def warn_if_data_changed(saved: dict, current: dict, say) -> None:
-    changed = [k for k in ("seed", "batch_size", "patch_size", "images", "names") if saved.get(k) != current.get(k)]
-    if changed:
-        say(f"resume: {', '.join(changed)} changed since the state was written: training continues, but not "
-            "exactly as an uninterrupted run would")
-
-
 def save_generator(path: Path, model, ema_model, arch: dict, iteration: int, val: dict | None, recipe: Recipe) -> None:
     meta = {"iteration": iteration, "val": val, "recipe": recipe.source,
             "stage": "gan" if recipe.discriminator is not None else "psnr"}
@@ -453,30 +370,6 @@ def scaler_state(scaler) -> dict | None:
             for k, v in scaler.state_dict().items()}
 
 
-def read_metrics(run_dir: Path) -> list[dict]:
-    """Rows of RUN/metrics.jsonl; a torn last line (killed mid-write) is dropped."""
-    return read_jsonl(run_dir / "metrics.jsonl", skip_bad_lines=True)
-
-
-def log_row(log_file, visualdl, row: dict, history: list[dict]) -> None:
-    """Append a row to RUN/metrics.jsonl (flushed: the log is append-only, read back tolerantly)."""
-    history.append(row)
-    log_file.write(jsonl_line(row))
-    log_file.flush()
-    if visualdl is not None:
-        for key, value in row.items():
-            if key != "iter" and value is not None:
-                visualdl.add_scalar(tag=key, value=value, step=row["iter"])
-
-
-def open_visualdl(run_dir: Path):
-    try:
-        from visualdl import LogWriter
-    except ImportError:
-        return None
-    return LogWriter(logdir=str(run_dir / "visualdl"))
-
-
 def write_recipe_copy(run_dir: Path, recipe: Recipe) -> None:
     import yaml
 
@@ -488,54 +381,3 @@ def make_progress(console: Console, enabled: bool) -> Progress:
                     TextColumn("{task.fields[speed]} it/s"), TextColumn("loss {task.fields[loss]}"),
                     TextColumn("lr {task.fields[lr]}"), TimeRemainingColumn(), console=console,
                     disable=not enabled, transient=False)
-
-
-# ============================================================================ RUN/curves.png
-
-CURVE_SIZE = (900, 330)
-
-
-def draw_curves(path: Path, history: list[dict]) -> None:
-    """Training loss (log scale) and validation PSNR (with bicubic's) against the iteration, as a PNG."""
-    from PIL import Image, ImageDraw
-
-    width, height = CURVE_SIZE
-    image = Image.new("RGB", (width, height), "white")
-    draw = ImageDraw.Draw(image)
-    losses = [(r["iter"], math.log10(r["loss"])) for r in history if r.get("loss", 0) > 0]
-    psnrs = [(r["iter"], r["val_psnr"]) for r in history if isinstance(r.get("val_psnr"), (int, float))
-             and math.isfinite(r["val_psnr"])]
-    bicubic = [(r["iter"], r["bicubic_psnr"]) for r in history if isinstance(r.get("bicubic_psnr"), (int, float))
-               and math.isfinite(r["bicubic_psnr"])]
-    x_max = max([p[0] for p in losses + psnrs] or [1])
-    panel_w = width // 2
-    plot_panel(draw, (0, 0, panel_w, height), "training loss (log10)", [(losses, (200, 40, 40))], x_max)
-    plot_panel(draw, (panel_w, 0, width, height), "val PSNR dB (grey: bicubic)",
-               [(bicubic, (150, 150, 150)), (psnrs, (30, 90, 200))], x_max)
-    buffer = __import__("io").BytesIO()
-    image.save(buffer, format="PNG")
-    write_bytes(path, buffer.getvalue())
-
-
-def plot_panel(draw, box, title: str, series: list, x_max: int) -> None:
-    """One framed plot: lines of (x, y) points scaled to the box, with min/max y and max x labels."""
-    left, top, right, bottom = box[0] + 50, box[1] + 25, box[2] - 15, box[3] - 30
-    draw.rectangle([left, top, right, bottom], outline=(0, 0, 0))
-    draw.text((left, box[1] + 6), title, fill=(0, 0, 0))
-    ys = [y for points, _ in series for _, y in points]
-    if not ys:
-        return
-    y_lo, y_hi = min(ys), max(ys)
-    if y_hi - y_lo < 1e-9:
-        y_lo, y_hi = y_lo - 0.5, y_hi + 0.5
-    draw.text((box[0] + 4, top), f"{y_hi:.2f}", fill=(0, 0, 0))
-    draw.text((box[0] + 4, bottom - 10), f"{y_lo:.2f}", fill=(0, 0, 0))
-    draw.text((right - 40, bottom + 8), f"{x_max}", fill=(0, 0, 0))
-    draw.text((left, bottom + 8), "0", fill=(0, 0, 0))
-    for points, colour in series:
-        xy = [(left + (right - left) * x / x_max, bottom - (bottom - top) * (y - y_lo) / (y_hi - y_lo))
-              for x, y in points]
-        if len(xy) == 1:
-            draw.ellipse([xy[0][0] - 2, xy[0][1] - 2, xy[0][0] + 2, xy[0][1] + 2], fill=colour)
-        elif xy:
-            draw.line(xy, fill=colour, width=2)

@@ -13,11 +13,12 @@ import pytest
 
 import sr_train.data
 import sr_train.evaluate
+import sr_train.runlog
 import sr_train.fit as fit_module
 from sr_train.checkpoint import list_states, load_optimizer_state, read_state, split_longest_prefix
 from sr_train.cli import main
 from sr_train.data import ImageStore, TrainBatches, find_pairs, train_loader
-from sr_train.fit import learning_rate
+from sr_train.schedule import learning_rate
 from sr_train.recipe import SchedulerConfig
 from sr_train.weights.load import read_weights
 from sr_train.weights.srkit import read_weights_file
@@ -515,7 +516,7 @@ def test_visualdl_gets_the_global_step(pairs_dir, tmp_path, monkeypatch):
         def close(self):
             logged.append(("closed", None))
 
-    monkeypatch.setattr(fit_module, "open_visualdl", lambda run_dir: Recorder())
+    monkeypatch.setattr(sr_train.runlog, "open_visualdl", lambda run_dir: Recorder())
     run(tiny_recipe(pairs_dir, tmp_path / "run", train__iters=4, log__interval=2, val__interval=4))
     assert ("loss", 2) in logged and ("loss", 4) in logged and ("val_psnr", 4) in logged
     assert logged[-1] == ("closed", None)
