@@ -30,22 +30,11 @@ from sr_train.tiling import DEFAULT_PAD, upscale, upscaled_tiles
 from srdata.atomic import write_bytes
 from srdata.cliutil import progress_bar
 from srdata.errors import UserError
-from srdata.imageio import (
-    DEFAULT_MAX_PIXELS,
-    SOURCE_EXTENSIONS,
-    RejectedImage,
-    apply_orientation,
-    check_pixels,
-    decode_opened,
-    find_images,
-    open_header,
-)
+from srdata.imageio import DEFAULT_MAX_PIXELS, SOURCE_EXTENSIONS, TOO_MANY_PIXELS, RejectedImage, decode_as_stored, find_images
 
 ALPHA_MODES = ("bicubic", "model")
 # srdata build's default --max-pixels: one decompression-bomb limit for every srkit reader.
 MAX_PIXELS = DEFAULT_MAX_PIXELS
-GREY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L")
-EXIF_ORIENTATION = 0x0112
 
 
 @dataclass
@@ -141,48 +130,17 @@ def _refuse_name_clashes(jobs: list[Job], out: Path) -> None:
 
 
 def read_image(path: Path, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray, bool]:
-    """(pixels: uint8/uint16, 1/3/4 channels, BGR, upright; is the file grey), or SkipImage.
-
-    srdata's reader checks the header and the pixel count before anything is decompressed.
-    JPEG/MPO (8-bit, no alpha) then go through srdata's decoder: one decode, EXIF orientation
-    applied, truncated files refused (libjpeg alone would return them with a grey bottom).
-    Other formats are decoded unchanged by OpenCV, the one decoder here that keeps 16-bit
-    colour and alpha; their EXIF orientation (which OpenCV ignores when reading unchanged) is
-    applied as srdata build applies it. Greyness comes from the header: OpenCV turns grey+alpha
-    into BGRA and srdata's decoder turns grey JPEGs into BGR.
-    """
+    """(pixels as stored: uint8/uint16, 1/3/4 channels, BGR, upright; is the file grey), or SkipImage
+    with the one-line reason (`srdata.imageio.decode_as_stored` decides what is readable)."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise SkipImage(f"cannot read ({exc.strerror or exc})") from None
-    header = _checked_header(data, max_pixels)
-    if header.format in ("JPEG", "MPO"):
-        try:
-            return decode_opened(header, data), header.mode in GREY_MODES
-        except RejectedImage as exc:
-            raise SkipImage(f"not a readable image: {exc}") from None
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise SkipImage(f"not a readable image: {header.format} data does not decode (corrupt or truncated)")
-    if img.dtype not in (np.uint8, np.uint16):
-        raise SkipImage(f"{img.dtype} samples are not supported: convert to 8- or 16-bit PNG")
-    if img.ndim == 3 and img.shape[2] not in (1, 3, 4):
-        raise SkipImage(f"{img.shape[2]} channels are not supported: use grey, RGB or RGBA")
-    img = apply_orientation(img, int(header.getexif().get(EXIF_ORIENTATION, 1) or 1))
-    return img, img.ndim == 2 or img.shape[2] == 1 or header.mode in GREY_MODES
-
-
-def _checked_header(data: bytes, max_pixels: int):
-    """srdata's parsed header (a lazy Pillow image) after its decompression-bomb check."""
     try:
-        header = open_header(data)
+        return decode_as_stored(data, max_pixels)
     except RejectedImage as exc:
-        raise SkipImage(f"not a readable image: {exc}") from None
-    try:
-        check_pixels(header.size, max_pixels)
-    except RejectedImage as exc:
-        raise SkipImage(str(exc)) from None
-    return header
+        reason = str(exc) if exc.kind == TOO_MANY_PIXELS else f"not a readable image: {exc}"
+        raise SkipImage(reason) from None
 
 
 def split_channels(img: np.ndarray, grey: bool) -> tuple[np.ndarray, np.ndarray | None]:

@@ -8,9 +8,9 @@ earlier run was killed half way. It gets there like this:
    its SHA-256, pHash and size come from the manifest ("probe cache").
 2. Read and decode every other source in parallel (hash, pHash, size). Since it is decoded
    anyway, its HR and LR are made there and then and parked in `DS/.staging/KEY.png`,
-   named by their recipe key, so no source is ever decoded twice.
+   named by their output key, so no source is ever decoded twice.
 3. Reject, deduplicate, name and split (cheap, in the main process).
-4. Every output file carries its recipe key (a hash of the source content and of every
+4. Every output file carries its output key (a hash of the source content and of every
    setting that affects that file) in a PNG tEXt chunk. A wanted file already on disk with the
    right key is kept or moved (a changed --val only renames files); only missing ones are
    made, in a second parallel pass that decodes just those sources.
@@ -48,13 +48,14 @@ from srdata.errors import UserError
 from srdata.imageio import (
     DEFAULT_MAX_PIXELS,
     SOURCE_EXTENSIONS,
+    TOO_MANY_PIXELS,
     RejectedImage,
     check_pixels,
     decode_opened,
     encode_png,
     find_images,
     open_header,
-    read_recipe,
+    read_output_key,
     reason_kind,
 )
 from srdata.jsonio import read_jsonl
@@ -62,10 +63,10 @@ from srdata.layout import (DATASET, DUPLICATES, MANIFEST, METADATA_FILES, REJECT
                            lr_dir, output_paths)
 from srdata.split import assign_splits, check_amounts
 LR_MIN_SIDE = 32
-# Bump when the bytes an unchanged recipe produces change, so old outputs are remade.
-RECIPE_VERSION = 1
+# Bump when the bytes made for unchanged settings change, so old outputs are remade.
+OUTPUT_KEY_VERSION = 1
 # Rejections that depend on options (recomputed every run from the cached size).
-_OPTION_DEPENDENT = ("too small", "too many pixels")
+_OPTION_DEPENDENT = ("too small", TOO_MANY_PIXELS)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -246,13 +247,13 @@ def _key(*parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
 
 
-def recipe_keys(probe: Probe, opts: BuildOptions) -> tuple[str, str]:
+def output_keys(probe: Probe, opts: BuildOptions) -> tuple[str, str]:
     """(HR key, LR key): hashes of the content and of every setting that affects each file."""
     geo = plan_geometry(probe.size, opts)
     resize_filter = opts.hr_resize if geo.resized else None
-    hr_key = _key("hr", RECIPE_VERSION, probe.sha256, geo.resized, resize_filter, geo.hr, opts.png_level)
+    hr_key = _key("hr", OUTPUT_KEY_VERSION, probe.sha256, geo.resized, resize_filter, geo.hr, opts.png_level)
     params = opts.degradation().draw(probe.sha256)
-    lr_key = _key("lr", RECIPE_VERSION, hr_key, params, opts.png_level)
+    lr_key = _key("lr", OUTPUT_KEY_VERSION, hr_key, params, opts.png_level)
     return hr_key, lr_key
 
 
@@ -313,7 +314,7 @@ def _make_outputs(bgr: np.ndarray, probe: Probe, opts: BuildOptions, staging: Pa
 
     Returns how many files it wrote.
     """
-    hr_key, lr_key = recipe_keys(probe, opts)
+    hr_key, lr_key = output_keys(probe, opts)
     missing = [key for key in (hr_key, lr_key) if _find(key, staging, hints) is None]
     if not missing:
         return 0
@@ -351,7 +352,7 @@ def _find(key: str, staging: Path, candidates) -> Path | None:
     if staged.exists():
         return staged
     for path in candidates:
-        if read_recipe(path) == key:
+        if read_output_key(path) == key:
             return Path(path)
     return None
 
@@ -465,7 +466,7 @@ def load_previous(out: Path) -> tuple[dict[str, Probe], _OldOutputs]:
     """Probes and output paths recorded by the previous build (empty if none or unreadable).
 
     Only facts about source files are trusted from here (checked by size and mtime); output
-    files are always checked by their recipe key before being reused.
+    files are always checked by their output key before being reused.
     """
     probes: dict[str, Probe] = {}
     outputs: dict[str, dict] = {}
@@ -550,10 +551,10 @@ class _Plan:
         return [p for p in self.accepted if self.keeper[p.source] == p.source]
 
     def wanted_outputs(self, opts: BuildOptions) -> list[tuple[str, str, str]]:
-        """(path relative to DS, recipe key, source) of every output file."""
+        """(path relative to DS, output key, source) of every output file."""
         wanted = []
         for probe in self.kept():
-            hr_key, lr_key = recipe_keys(probe, opts)
+            hr_key, lr_key = output_keys(probe, opts)
             hr, lr = self.output_paths(probe.source, opts.scale)
             wanted += [(hr, hr_key, probe.source), (lr, lr_key, probe.source)]
         return wanted
@@ -625,7 +626,7 @@ def _missing_tasks(src: Path, out: Path, plan: _Plan, wanted, staging: Path, old
     """
     order = {p.source: i for i, p in enumerate(plan.accepted)}
     probe = {p.source: p for p in plan.accepted}
-    in_place = {rel for rel, key, _ in wanted if read_recipe(out / rel) == key}
+    in_place = {rel for rel, key, _ in wanted if read_output_key(out / rel) == key}
     missing = {
         source for rel, key, source in wanted
         if rel not in in_place and _find(key, staging, old_outputs.hints(source)) is None

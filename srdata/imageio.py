@@ -43,7 +43,8 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 # Length of signature + IHDR chunk: where srkit inserts its tEXt chunk.
 _PNG_AFTER_IHDR = 8 + 4 + 4 + 13 + 4
-RECIPE_KEYWORD = b"srkit-recipe"
+# The tEXt keyword of the output key (its old name is kept: datasets built earlier stay valid).
+OUTPUT_KEY_KEYWORD = b"srkit-recipe"
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False  # the default, stated because safety depends on it
 
@@ -128,12 +129,15 @@ def open_header(data: bytes) -> Image.Image:
 DEFAULT_MAX_PIXELS = 100_000_000  # 100 MP: bigger headers are refused before decoding (decompression bombs)
 
 
+TOO_MANY_PIXELS = "too many pixels"
+
+
 def check_pixels(size: tuple[int, int], max_pixels: int) -> None:
     """Refuse (before decoding) an image whose header claims more than max_pixels pixels."""
     width, height = size
     if width * height > max_pixels:
         raise RejectedImage(
-            "too many pixels", f"{width}x{height} = {width * height} > --max-pixels {max_pixels}"
+            TOO_MANY_PIXELS, f"{width}x{height} = {width * height} > --max-pixels {max_pixels}"
         )
 
 
@@ -160,6 +164,37 @@ def decode_source(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS)
     except OSError as exc:
         raise RejectedImage("unreadable", exc.strerror or str(exc)) from None
     return np.ascontiguousarray(decode_bgr(data, max_pixels)[:, :, ::-1])
+
+
+# Pillow modes of grey images (with or without alpha, any depth).
+GREY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L")
+EXIF_ORIENTATION = 0x0112
+
+
+def decode_as_stored(data: bytes, max_pixels: int) -> tuple[np.ndarray, bool]:
+    """(pixels: uint8/uint16, 1/3/4 channels, BGR, upright; is the file grey) for `sr-train predict`,
+    which keeps depth, alpha and greyness where `decode_bgr` makes 8-bit BGR; RejectedImage otherwise.
+
+    The header and the pixel count are checked before anything is decompressed. JPEG/MPO (8-bit, no
+    alpha) go through `decode_opened`: one decode, EXIF orientation applied, truncated files refused
+    (libjpeg alone would return them with a grey bottom). Other formats are decoded unchanged by
+    OpenCV, the one decoder here that keeps 16-bit colour and alpha; their EXIF orientation (which
+    OpenCV ignores when reading unchanged) is applied as for sources. Greyness comes from the header:
+    OpenCV turns grey+alpha into BGRA and `decode_opened` turns grey JPEGs into BGR.
+    """
+    header = open_header(data)
+    check_pixels(header.size, max_pixels)
+    if header.format in ("JPEG", "MPO"):
+        return decode_opened(header, data), header.mode in GREY_MODES
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise RejectedImage("corrupt", f"{header.format} data does not decode (corrupt or truncated)")
+    if img.dtype not in (np.uint8, np.uint16):
+        raise RejectedImage("unsupported mode", f"{img.dtype} samples; convert to 8- or 16-bit PNG")
+    if img.ndim == 3 and img.shape[2] not in (1, 3, 4):
+        raise RejectedImage("unsupported mode", f"{img.shape[2]} channels; use grey, RGB or RGBA")
+    img = apply_orientation(img, int(header.getexif().get(EXIF_ORIENTATION, 1) or 1))
+    return img, img.ndim == 2 or img.shape[2] == 1 or header.mode in GREY_MODES
 
 
 def _opencv_can_decode(img: Image.Image, data: bytes) -> bool:
@@ -296,8 +331,8 @@ def _read_or_user_error(path: str | os.PathLike) -> bytes:
         raise UserError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
-def encode_png(bgr: np.ndarray, level: int, recipe: str) -> bytes:
-    """PNG bytes from cv2.imencode, with the recipe key in a tEXt chunk right after IHDR.
+def encode_png(bgr: np.ndarray, level: int, output_key: str) -> bytes:
+    """PNG bytes from cv2.imencode, with the output key in a tEXt chunk right after IHDR.
 
     The key lets a later build check, by reading 100 bytes, that a file on disk is exactly
     the one it would write, whatever state a killed build left the dataset in.
@@ -306,17 +341,17 @@ def encode_png(bgr: np.ndarray, level: int, recipe: str) -> bytes:
     if not ok:
         raise RuntimeError("cv2.imencode failed to write a PNG")
     png = buf.tobytes()
-    body = RECIPE_KEYWORD + b"\x00" + recipe.encode("ascii")
+    body = OUTPUT_KEY_KEYWORD + b"\x00" + output_key.encode("ascii")
     chunk = struct.pack(">I", len(body)) + b"tEXt" + body
     chunk += struct.pack(">I", zlib.crc32(chunk[4:]) & 0xFFFFFFFF)
     return png[:_PNG_AFTER_IHDR] + chunk + png[_PNG_AFTER_IHDR:]
 
 
-def read_recipe(path: str | os.PathLike) -> str | None:
-    """The recipe key srkit wrote into a PNG, or None (missing file, other writer, damage)."""
+def read_output_key(path: str | os.PathLike) -> str | None:
+    """The output key srkit wrote into a PNG, or None (missing file, other writer, damage)."""
     try:
         with open(path, "rb") as handle:
-            head = handle.read(_PNG_AFTER_IHDR + 8 + len(RECIPE_KEYWORD) + 1 + 128)
+            head = handle.read(_PNG_AFTER_IHDR + 8 + len(OUTPUT_KEY_KEYWORD) + 1 + 128)
     except OSError:
         return None
     if not head.startswith(_PNG_SIGNATURE) or head[_PNG_AFTER_IHDR + 4 : _PNG_AFTER_IHDR + 8] != b"tEXt":
@@ -324,6 +359,6 @@ def read_recipe(path: str | os.PathLike) -> str | None:
     (length,) = struct.unpack(">I", head[_PNG_AFTER_IHDR : _PNG_AFTER_IHDR + 4])
     body = head[_PNG_AFTER_IHDR + 8 : _PNG_AFTER_IHDR + 8 + length]
     keyword, _, text = body.partition(b"\x00")
-    if keyword != RECIPE_KEYWORD or len(body) != length:
+    if keyword != OUTPUT_KEY_KEYWORD or len(body) != length:
         return None
     return text.decode("ascii", errors="replace")

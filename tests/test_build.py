@@ -20,7 +20,7 @@ from srdata.build import assign_ids, build_dataset
 from srdata.cli import main
 from srdata.degrade import CV2_FILTERS, Degradation, blur_to_float, gaussian_ksize
 from srdata.dedup import DEFAULT_THRESHOLD, phash_hex, phash_u64
-from srdata.imageio import decode_source, read_recipe
+from srdata.imageio import decode_source, read_output_key
 from srdata.resize import imresize_matlab
 from srdata.split import assign_splits
 from helpers import blob_image, make_raw, manifest, options, tree, write_image
@@ -49,7 +49,7 @@ def test_layout_manifest_and_dataset_json(tmp_path):
         assert line["lr"] == f"{line['split']}_X2/{line['id']}.png"
         assert line["group"] == line["id"] and line["dup_of"] is None
         hr, lr = read_bgr(out / line["hr"]), read_bgr(out / line["lr"])
-        assert read_recipe(out / line["hr"]) != read_recipe(out / line["lr"])  # both carry a key
+        assert read_output_key(out / line["hr"]) != read_output_key(out / line["lr"])  # both carry a key
         assert line["sha256"] == hashlib.sha256((src / line["source"]).read_bytes()).hexdigest()
         assert line["phash"] == phash_hex(phash_u64(decode_source(src / line["source"])))
         assert [hr.shape[1], hr.shape[0]] == line["hr_size"]
@@ -305,7 +305,7 @@ def test_outputs_named_from_nested_paths(tmp_path):
     names = sorted(p.name for p in (tmp_path / "ds" / "train").iterdir())
     assert "c__d.png" in names and len(names) == 3
     assert sorted(p.name for p in (tmp_path / "ds" / "train_X2").iterdir()) == names
-    assert all(read_recipe(tmp_path / "ds" / "train" / n) for n in names)
+    assert all(read_output_key(tmp_path / "ds" / "train" / n) for n in names)
 
 
 def test_output_folder_inside_src_is_not_a_source(tmp_path):

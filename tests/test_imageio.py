@@ -20,7 +20,7 @@ from srdata.imageio import (
     encode_png,
     find_images,
     read_png_rgb,
-    read_recipe,
+    read_output_key,
 )
 
 
@@ -256,7 +256,7 @@ def test_png_with_exif_orientation(tmp_path):
 def test_encode_png_carries_recipe_and_stays_a_normal_png(tmp_path):
     bgr = pattern()
     path = save(tmp_path, "o.png", encode_png(bgr, 1, "abc123"))
-    assert read_recipe(path) == "abc123"
+    assert read_output_key(path) == "abc123"
     assert np.array_equal(cv2.imread(str(path), cv2.IMREAD_COLOR), bgr)
     with Image.open(path) as img:
         img.load()  # Pillow checks the chunk CRCs
@@ -265,9 +265,9 @@ def test_encode_png_carries_recipe_and_stays_a_normal_png(tmp_path):
 
 
 def test_read_recipe_of_foreign_or_missing_files(tmp_path):
-    assert read_recipe(tmp_path / "missing.png") is None
-    assert read_recipe(save(tmp_path, "plain.png", png_bytes(pattern()))) is None
-    assert read_recipe(save(tmp_path, "text.png", b"no")) is None
+    assert read_output_key(tmp_path / "missing.png") is None
+    assert read_output_key(save(tmp_path, "plain.png", png_bytes(pattern()))) is None
+    assert read_output_key(save(tmp_path, "text.png", b"no")) is None
 
 
 def test_read_png_rgb_errors_are_user_errors(tmp_path):
