@@ -33,7 +33,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from srdata.build import BuildOptions, build_dataset, scan_sources  # noqa: E402
+from srdata.build import build_dataset, scan_sources  # noqa: E402
+from srdata.build_options import BuildOptions  # noqa: E402
 from srdata.dedup import phash_u64  # noqa: E402
 from srdata.imageio import decode_opened, encode_png, open_header  # noqa: E402
 

@@ -21,7 +21,7 @@ import numpy as np
 from rich.console import Console
 
 from sr_train.weights import safe_pickle
-from srdata.build import BuildOptions
+from srdata.build_options import BuildOptions
 from srdata.inspect import inspect_layout
 from srdata.layout import resolve_layout
 

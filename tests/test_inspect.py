@@ -395,7 +395,8 @@ def test_sheet_with_fewer_pairs_than_rows_shows_all(tmp_path, capsys):
 
 
 def test_dataset_built_by_srdata_build(tmp_path, samples_dir, capsys):
-    from srdata.build import BuildOptions, build_dataset
+    from srdata.build import build_dataset
+    from srdata.build_options import BuildOptions
 
     src = tmp_path / "raw"
     src.mkdir()

@@ -292,7 +292,7 @@ def test_paddle_engine_turns_onednn_off(weights, tmp_path):
 
 def test_decompression_bomb_is_skipped_before_decoding(weights, tmp_path, capsys, monkeypatch):
     import srdata.imageio
-    from srdata.build import BuildOptions
+    from srdata.build_options import BuildOptions
     from sr_train.predict import MAX_PIXELS
 
     assert MAX_PIXELS == BuildOptions.max_pixels  # one bomb limit: srdata build's default

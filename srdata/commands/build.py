@@ -9,7 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from srdata.build import BuildOptions, BuildReport, build_dataset, parse_range, parse_size
+from srdata.build import BuildReport, build_dataset
+from srdata.build_options import BuildOptions, parse_range, parse_size
 from srdata.imageio import DEFAULT_MAX_PIXELS
 from srdata.dedup import DEFAULT_THRESHOLD
 from srdata.degrade import FILTERS

@@ -1,0 +1,130 @@
+"""`srdata build`'s options: one typed field per command-line option, checked before anything is
+read or written, and the record of them that dataset.json keeps."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from srdata.dedup import DEFAULT_THRESHOLD
+from srdata.degrade import FILTERS, Degradation
+from srdata.errors import UserError
+from srdata.imageio import DEFAULT_MAX_PIXELS
+from srdata.split import check_amounts
+
+
+@dataclass
+class BuildOptions:
+    """One field per `srdata build` option (same names, underscores for dashes)."""
+
+    src: Path | None = None
+    out: Path | None = None
+    scale: int = 4
+    blur: float = 0.0
+    down: str = "bicubic"
+    hr_size: tuple[int, int] | None = None
+    hr_max_side: int | None = None
+    hr_resize: str = "nearest"
+    noise: tuple[float, float] | None = None
+    jpeg: tuple[int, int] | None = None
+    val: float | int = 0.05
+    test: float | int = 0.05
+    dedup: bool = True
+    dedup_threshold: int = DEFAULT_THRESHOLD
+    seed: int = 0
+    workers: int | None = None
+    png_level: int = 1
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    strict: bool = False
+
+    def validate(self) -> None:
+        """Refuse bad options with a one-line UserError, before anything is read or written."""
+        if self.src is None:
+            raise UserError("missing --src RAW: the folder of source images to build from")
+        if self.out is None:
+            raise UserError("missing --out DS: the folder to write the dataset to")
+        if not Path(self.src).is_dir():
+            raise UserError(f"--src {self.src}: not a folder; give the folder of source images")
+        if Path(self.out).exists() and not Path(self.out).is_dir():
+            raise UserError(f"--out {self.out}: exists and is not a folder; choose a folder path")
+        if not os.access(_nearest_existing(Path(self.out)), os.W_OK):
+            raise UserError(f"--out {self.out}: not writable; choose a folder you can write to")
+        if Path(self.src).resolve() == Path(self.out).resolve():
+            raise UserError(f"--out {self.out} is --src; write the dataset to another folder")
+        if not 2 <= self.scale <= 8:
+            raise UserError(f"--scale {self.scale}: must be between 2 and 8")
+        if not (math.isfinite(self.blur) and self.blur >= 0):
+            raise UserError(f"--blur {self.blur}: sigma must be 0 (no blur) or more")
+        _check_choice("--down", self.down)
+        _check_choice("--hr-resize", self.hr_resize)
+        if self.hr_size is not None and self.hr_max_side is not None:
+            raise UserError("--hr-size and --hr-max-side both given; use one of them")
+        if self.hr_size is not None and (len(self.hr_size) != 2 or min(self.hr_size) < 1):
+            raise UserError(f"--hr-size {self.hr_size}: width and height must be 1 or more")
+        if self.hr_max_side is not None and self.hr_max_side < 1:
+            raise UserError(f"--hr-max-side {self.hr_max_side}: must be 1 or more")
+        if self.noise is not None:
+            lo, hi = self.noise
+            if not (math.isfinite(lo) and math.isfinite(hi) and 0 <= lo <= hi):
+                raise UserError(f"--noise {lo}:{hi}: need 0 <= LO <= HI (sigma on the 0-255 scale)")
+        if self.jpeg is not None:
+            lo, hi = self.jpeg
+            if not 1 <= lo <= hi <= 100:
+                raise UserError(f"--jpeg {lo}:{hi}: need 1 <= LO <= HI <= 100")
+        check_amounts(self.val, self.test)
+        if not 0 <= self.dedup_threshold <= 64:
+            raise UserError(f"--dedup-threshold {self.dedup_threshold}: must be 0..64 bits")
+        if self.workers is not None and self.workers < 1:
+            raise UserError(f"--workers {self.workers}: must be 1 or more")
+        if not 0 <= self.png_level <= 9:
+            raise UserError(f"--png-level {self.png_level}: must be 0..9")
+        if self.max_pixels < 1:
+            raise UserError(f"--max-pixels {self.max_pixels}: must be 1 or more")
+
+    def degradation(self) -> Degradation:
+        return Degradation(self.scale, self.blur, self.down, self.noise, self.jpeg, self.seed)
+
+    def settings(self) -> dict:
+        """What dataset.json records: every option that can change a byte of the dataset."""
+        keep = asdict(self)
+        for name in ("out", "workers", "strict"):
+            keep.pop(name)
+        keep["src"] = str(self.src)
+        for name in ("hr_size", "noise", "jpeg"):
+            keep[name] = list(keep[name]) if keep[name] is not None else None
+        return keep
+
+
+def _nearest_existing(path: Path) -> Path:
+    path = path.absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _check_choice(option: str, value: str) -> None:
+    if value not in FILTERS:
+        raise UserError(f"{option} {value!r}: choose one of {', '.join(FILTERS)}")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'640x480' -> (640, 480) for --hr-size."""
+    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
+    if not match or min(int(match[1]), int(match[2])) < 1:
+        raise UserError(f"--hr-size {text!r}: give WIDTHxHEIGHT in pixels, e.g. 1920x1080")
+    return int(match[1]), int(match[2])
+
+
+def parse_range(text: str, option: str, kind: type) -> tuple:
+    """'5' -> (5, 5); '2:10' -> (2, 10), as ints or floats."""
+    parts = text.split(":")
+    try:
+        if len(parts) not in (1, 2):
+            raise ValueError
+        values = [kind(p) for p in parts]
+    except ValueError:
+        raise UserError(f"{option} {text!r}: give a value or a range LO:HI, e.g. {option} 5:15") from None
+    return (values[0], values[-1])
