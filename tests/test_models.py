@@ -10,7 +10,7 @@ import paddle
 import pytest
 
 from sr_train.models import Compact, RRDBNet, build_model, init_weights
-from sr_train.models._ops import bicubic_upsample, cubic_kernel, nearest_upsample, pixel_unshuffle, unshuffle_kernel
+from sr_train.models.ops import bicubic_upsample, cubic_kernel, nearest_upsample, pixel_unshuffle, unshuffle_kernel
 from sr_train.weights.load import load_model, read_weights, model_state
 from sr_train.weights.srkit import read_weights_file, save_weights
 from srdata.errors import UserError

@@ -10,7 +10,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from sr_train.models._ops import LeakyReLU, bicubic_upsample, cubic_kernel, nearest_upsample
+from sr_train.models.ops import LeakyReLU, bicubic_upsample, cubic_kernel, nearest_upsample
 from sr_train.models.state_shapes import param_shape
 from srdata.errors import UserError
 

@@ -8,7 +8,7 @@ import numpy as np
 import paddle
 import paddle.nn as nn
 
-from sr_train.models._ops import LeakyReLU, nearest_upsample, pixel_unshuffle, unshuffle_kernel
+from sr_train.models.ops import LeakyReLU, nearest_upsample, pixel_unshuffle, unshuffle_kernel
 from sr_train.models.state_shapes import param_shape
 from srdata.errors import UserError
 
