@@ -6,7 +6,7 @@ An export folder holds `model.json` + `model.pdiparams` (format "paddle", `paddl
 `sr-train predict --weights FOLDER` can run the export without the original weights. Every
 export has dynamic batch, height and width. The ONNX file is verified against Paddle on a test
 image before it is put in place: paddle2onnx has converted ops wrongly before (Paddle's
-leaky_relu, see sr_train/models/_ops.py), and a wrong export must not be shipped silently.
+leaky_relu, see sr_train/models/ops.py), and a wrong export must not be shipped silently.
 """
 
 from __future__ import annotations
