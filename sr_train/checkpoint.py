@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sr_train.weights.srkit import read_safetensors
+from sr_train.weights.srkit import read_safetensors, safetensors_bytes
 from srdata.atomic import is_temp_name, write_bytes
 from srdata.errors import UserError
 
@@ -43,15 +43,13 @@ class TrainState:
 
 
 def save_state(path: str | Path, state: TrainState) -> None:
-    from safetensors.numpy import save
-
     tensors = {f"model.{k}": np.ascontiguousarray(v) for k, v in state.model.items()}
     tensors.update({f"optim.{k}": np.ascontiguousarray(v) for k, v in state.optimizer.items()})
     tensors.update({f"ema.{k}": np.ascontiguousarray(v) for k, v in (state.ema or {}).items()})
     tensors.update({f"disc.{k}": np.ascontiguousarray(v) for k, v in (state.disc or {}).items()})
     tensors.update({f"optim_d.{k}": np.ascontiguousarray(v) for k, v in (state.optimizer_d or {}).items()})
     info = {"format": STATE_FORMAT, "version": STATE_VERSION, **state.info, "iteration": state.iteration}
-    write_bytes(path, save(tensors, metadata={"srkit_state": json.dumps(info, sort_keys=True)}))
+    write_bytes(path, safetensors_bytes(tensors, {"srkit_state": json.dumps(info, sort_keys=True)}))
 
 
 def read_state(path: str | Path) -> TrainState:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -13,6 +16,7 @@ from sr_train.models import Compact, RRDBNet, build_model, init_weights
 from sr_train.models.ops import bicubic_upsample, cubic_kernel, nearest_upsample, pixel_unshuffle, unshuffle_kernel
 from sr_train.weights.load import load_model, read_weights, model_state
 from sr_train.weights.srkit import read_weights_file, save_weights
+from conftest import ROOT
 from srdata.errors import UserError
 
 
@@ -215,3 +219,25 @@ def test_models_export_to_onnx_with_dynamic_size(tmp_path, arch):
     x = np.random.default_rng(1).random((1, 3, 10, 14)).astype(np.float32)
     out = session.run(None, {session.get_inputs()[0].name: x})[0]
     np.testing.assert_allclose(out, model(paddle.to_tensor(x)).numpy(), atol=1e-5)
+
+
+def test_weights_and_states_are_the_same_bytes_from_every_process(tmp_path):
+    """safetensors orders its header from a hash map seeded per process; srkit's files must not vary."""
+    code = (
+        "import sys, numpy as np\n"
+        "from sr_train.checkpoint import TrainState, save_state\n"
+        "from sr_train.weights.srkit import save_weights\n"
+        "state = {'b.weight': np.ones((2, 3), np.float32), 'a.bias': np.zeros(2, np.float32)}\n"
+        "arch = {'arch': 'compact', 'nf': 8, 'nc': 1, 'scale': 2}\n"
+        "save_weights(sys.argv[1] + '.safetensors', state, arch, meta={'iteration': 3, 'z': 1, 'a': 2}, ema=state)\n"
+        "save_state(sys.argv[1] + '.state', TrainState(3, state, {'a.bias.moment1': np.ones(2, np.float32)}, None,\n"
+        "           {'recipe': {}, 'arch': arch, 'data_order': {}, 'b': 1, 'a': 2}))\n"
+    )
+    files = []
+    for i in range(4):
+        prefix = str(tmp_path / f"run{i}")
+        subprocess.run([sys.executable, "-c", code, prefix], check=True, cwd=ROOT, timeout=120)
+        files.append((Path(prefix + ".safetensors").read_bytes(), Path(prefix + ".state").read_bytes()))
+    assert all(f == files[0] for f in files)
+    weights = read_weights_file(tmp_path / "run0.safetensors")
+    assert weights.meta == {"iteration": 3, "z": 1, "a": 2} and weights.arch["nf"] == 8

@@ -48,14 +48,31 @@ class WeightsFile:
 def save_weights(path: str | os.PathLike, state: dict[str, np.ndarray], arch: dict, meta: dict | None = None,
                  ema: dict[str, np.ndarray] | None = None) -> None:
     """Write a srkit .safetensors file atomically (generator, optional EMA, arch and meta as JSON)."""
-    from safetensors.numpy import save
-
     tensors = {name: _as_float32(value) for name, value in state.items()}
     for name, value in (ema or {}).items():
         tensors[EMA_PREFIX + name] = _as_float32(value)
     metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "arch": json.dumps(arch, sort_keys=True),
                 "meta": json.dumps(meta or {}, sort_keys=True)}
-    write_bytes(path, save(tensors, metadata=metadata))
+    write_bytes(path, safetensors_bytes(tensors, metadata))
+
+
+def safetensors_bytes(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> bytes:
+    """A safetensors file's bytes, the same for the same tensors and metadata in every process.
+
+    `safetensors.numpy.save` writes its JSON header from a hash map whose order changes from one
+    process to the next (the `__metadata__` entries came out in a different order at each run), so
+    the same weights gave different files. The header is re-serialised here with sorted keys, in the
+    library's compact form, padded with spaces to the same length; the data after it is untouched.
+    """
+    from safetensors.numpy import save
+
+    blob = save(tensors, metadata=metadata)
+    length = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8 : 8 + length])
+    text = json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    if len(text) > length:  # cannot happen for the same content; keep the library's bytes then
+        return blob
+    return blob[:8] + text.ljust(length, b" ") + blob[8 + length :]
 
 
 def _as_float32(value) -> np.ndarray:
