@@ -36,6 +36,7 @@ from srdata.errors import UserError
 from srdata.imageio import decode_dataset_rgb
 from srdata.layout import MANIFEST, FilePair, Layout, SplitDirs, list_pairs, ordered_splits, read_manifest
 from srdata.metrics import SSIM_MARGIN, bicubic_baseline, mean_score
+from srdata.quality import NEAR_CONSTANT_LEVELS, NEAR_CONSTANT_RULE, grey_spread, is_near_constant
 from srdata.sheet import SheetPair, choose_rows
 
 PROBLEM_KINDS = (
@@ -48,17 +49,6 @@ PROBLEM_KINDS = (
     "manifest_mismatch",
 )
 
-# near_constant: an image whose central 99% of grey levels (0.5th to 99.5th percentile of the
-# BT.601 grey image) spans fewer than this many levels out of 255. Fractions of pixels, so it does
-# not depend on the image size; the outer 0.5% on each side lets a blank frame with a small logo
-# or a few levels of noise still count as blank. On the 164 real cartoons of the development set
-# the smallest 1st-99th percentile spread is 43 levels (a black silhouette on white), far above.
-NEAR_CONSTANT_LEVELS = 10
-NEAR_CONSTANT_TAIL = 0.005
-NEAR_CONSTANT_RULE = (
-    f"near_constant: the 0.5th-99.5th percentile range of the grey image spans fewer than "
-    f"{NEAR_CONSTANT_LEVELS} of 255 levels (99% of the pixels are almost one shade)"
-)
 BASELINE_NOTE = (
     "bicubic baseline: LR upscaled to the HR size with OpenCV INTER_CUBIC, PSNR/SSIM on the Y channel "
     "(BT.601), {scale} px border cropped, mean over pairs (the SR benchmarks' convention)"
@@ -251,16 +241,6 @@ def _examine_file(path: Path, want_phash: bool) -> tuple[FileFacts, np.ndarray |
     return facts, img
 
 
-def grey_spread(img: np.ndarray) -> int:
-    """Grey levels spanned by the central 99% of pixels (see NEAR_CONSTANT_RULE)."""
-    grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
-    cumulative = np.cumsum(np.bincount(grey.ravel(), minlength=256))
-    n = cumulative[-1]
-    low = int(np.searchsorted(cumulative, NEAR_CONSTANT_TAIL * n, side="right"))
-    high = int(np.searchsorted(cumulative, (1 - NEAR_CONSTANT_TAIL) * n, side="left"))
-    return max(0, high - low)
-
-
 # ----------------------------------------------------------------------------- the scan
 
 
@@ -429,7 +409,7 @@ def _near_constant(scan: Scan) -> list[Problem]:
     out = []
     for job, facts in zip(scan.jobs, scan.facts):
         f = facts.hr
-        if f is not None and f.grey_spread is not None and f.grey_spread < NEAR_CONSTANT_LEVELS:
+        if f is not None and f.grey_spread is not None and is_near_constant(f.grey_spread):
             out.append(
                 Problem(
                     "near_constant",
