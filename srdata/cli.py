@@ -6,11 +6,13 @@ import sys
 
 from srdata.cliutil import make_app, run_app
 from srdata.commands.build import build_command
+from srdata.commands.frames import frames_command
 from srdata.commands.inspect import inspect_command
 
 app = make_app("srdata", "Build and inspect paired HR/LR super-resolution datasets.")
 app.command("build")(build_command)
 app.command("inspect")(inspect_command)
+app.command("frames")(frames_command)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -83,6 +83,11 @@ def hex_to_u64(s: str) -> int:
         raise ValueError(f"a 64-bit hash is 16 hex digits, got {s!r}") from None
 
 
+def hamming_distances(hashes: np.ndarray, h: int) -> np.ndarray:
+    """Bits by which each of a uint64 array of hashes differs from the hash h (int64 array)."""
+    return popcount(hashes ^ np.uint64(h)).astype(np.int64)
+
+
 # ---------------------------------------------------------------------------------------------
 # Grouping
 

@@ -71,7 +71,15 @@ def reason_kind(reason: str) -> str:
 
 
 def find_images(root: str | os.PathLike, exclude: str | os.PathLike | None = None) -> list[Path]:
-    """Every image file (SOURCE_EXTENSIONS, any case) under `root`, recursively, sorted by path.
+    """Every image file (SOURCE_EXTENSIONS, any case) under `root`: `find_files` for images."""
+    return find_files(root, SOURCE_EXTENSIONS, exclude)
+
+
+def find_files(
+    root: str | os.PathLike, extensions: tuple[str, ...], exclude: str | os.PathLike | None = None
+) -> list[Path]:
+    """Every file whose name ends in one of `extensions` (lower case; files match in any case)
+    under `root`, recursively, sorted by path.
 
     Hidden files and folders (names starting with ".") are skipped: they are srkit's temp
     files and build staging, or the OS's (.DS_Store, .Trash), never a user's picture. The
@@ -93,7 +101,7 @@ def find_images(root: str | os.PathLike, exclude: str | os.PathLike | None = Non
             if entry.is_dir():
                 if skip is None or Path(entry.path).resolve() != skip:
                     walk(Path(entry.path))
-            elif entry.name.lower().endswith(SOURCE_EXTENSIONS) and entry.is_file():
+            elif entry.name.lower().endswith(extensions) and entry.is_file():
                 found.append(Path(entry.path))
 
     walk(Path(root))
@@ -331,8 +339,8 @@ def _read_or_user_error(path: str | os.PathLike) -> bytes:
         raise UserError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
-def encode_png(bgr: np.ndarray, level: int, output_key: str) -> bytes:
-    """PNG bytes from cv2.imencode, with the output key in a tEXt chunk right after IHDR.
+def encode_png(bgr: np.ndarray, level: int, output_key: str | None) -> bytes:
+    """PNG bytes from cv2.imencode, with the output key (if any) in a tEXt chunk right after IHDR.
 
     The key lets a later build check, by reading 100 bytes, that a file on disk is exactly
     the one it would write, whatever state a killed build left the dataset in.
@@ -341,6 +349,8 @@ def encode_png(bgr: np.ndarray, level: int, output_key: str) -> bytes:
     if not ok:
         raise RuntimeError("cv2.imencode failed to write a PNG")
     png = buf.tobytes()
+    if output_key is None:
+        return png
     body = OUTPUT_KEY_KEYWORD + b"\x00" + output_key.encode("ascii")
     chunk = struct.pack(">I", len(body)) + b"tEXt" + body
     chunk += struct.pack(">I", zlib.crc32(chunk[4:]) & 0xFFFFFFFF)

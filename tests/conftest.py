@@ -8,10 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from helpers import write_png
-
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = ROOT / "data" / "samples"
+from helpers import ROOT, SAMPLES, write_png  # noqa: F401 (ROOT: imported from here by tests)
 
 
 @pytest.fixture(scope="session")

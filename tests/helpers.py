@@ -1,5 +1,8 @@
 """Helpers shared by several test modules (fixtures live in conftest.py).
 
+The video helpers at the end (write_video, drawing, pan, hold, fade) also make the demo video
+(scripts/make_demo_video.py), the sharpness measurement's round trips and bench/frames.py's clip.
+
 Paddle and sr_train are imported inside the helpers that need them, so srdata's tests never pay
 for them.
 """
@@ -15,7 +18,9 @@ import struct
 import subprocess
 import zipfile
 from pathlib import Path
+from typing import Iterable
 
+import av
 import cv2
 import numpy as np
 from rich.console import Console
@@ -25,6 +30,8 @@ from srdata.build_options import BuildOptions
 from srdata.inspect import inspect_layout
 from srdata.layout import resolve_layout
 
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "data" / "samples"
 
 # ---------------------------------------------------------------------------------------------
 # srdata: source images, build options, dataset trees
@@ -309,3 +316,94 @@ def run(raw: dict, resume=None, console=None):
     from sr_train.recipe import recipe_from_dict
 
     return fit(recipe_from_dict(raw, "test.yaml"), resume=resume, progress=False, console=console or quiet())
+
+
+# ---------------------------------------------------------------------------------------------
+# srdata frames: short videos made with PyAV from the bundled samples
+
+# av.VideoReformatter names of the (matrix, range) tags a test video can carry.
+MATRICES = {"bt709": "ITU709", "bt601": "ITU601"}
+# AVColorSpace / AVColorRange numbers written into the stream for them.
+_COLORSPACE_TAG = {"bt709": 1, "bt601": 6, None: 2}
+_RANGE_TAG = {"tv": 1, "pc": 2, None: 0}
+
+
+def write_video(
+    path: Path, frames: Iterable, fps: int = 24, codec: str = "libx264", pix_fmt: str = "yuv420p",
+    matrix: str | None = "bt709", colour_range: str | None = "tv", options: dict | None = None,
+) -> Path:
+    """Encode frames (uint8 HxWx3 RGB arrays, or av.VideoFrames already in pix_fmt) into `path`.
+
+    RGB frames are converted with `matrix`/`colour_range` (untagged streams: BT.601 limited) and
+    the stream is tagged with them (None = left unspecified). libx264 gets a keyframe every 12
+    frames (so seeking lands all over a short clip) and `options` on top.
+    """
+    container = av.open(str(path), "w")
+    stream = None
+    for index, image in enumerate(frames):
+        if stream is None:
+            height, width = (image.height, image.width) if isinstance(image, av.VideoFrame) else image.shape[:2]
+            stream = container.add_stream(codec, rate=fps)
+            stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+            stream.codec_context.colorspace = _COLORSPACE_TAG[matrix]
+            stream.codec_context.color_range = _RANGE_TAG[colour_range]
+            base = {"preset": "ultrafast", "g": "12", "threads": "1"} if codec == "libx264" else {}
+            stream.options = {**base, **(options or {})}
+        if isinstance(image, av.VideoFrame):
+            frame = image
+        else:
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24").reformat(
+                format=pix_fmt, dst_colorspace=MATRICES.get(matrix, "ITU601"),
+                dst_color_range="JPEG" if colour_range == "pc" else "MPEG",
+                interpolation="BILINEAR",
+            )
+        frame.pts = index
+        for packet in stream.encode(frame):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)
+    container.close()
+    return path
+
+
+def sample_paths() -> list[Path]:
+    return sorted(SAMPLES.glob("*.png"))
+
+
+def drawing(index: int, width: int, background: tuple[int, int, int] | None = None) -> np.ndarray:
+    """Bundled sample `index` (RGB), shrunk to `width` with INTER_AREA (so it stays sharp); its
+    white paper turned into `background` when given (scenes then differ in colour, as in anime)."""
+    bgr = cv2.imread(str(sample_paths()[index % len(sample_paths())]), cv2.IMREAD_COLOR)
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    height = round(rgb.shape[0] * width / rgb.shape[1])
+    rgb = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
+    if background is not None:
+        paper = rgb.min(axis=2) > 235
+        rgb[paper] = background
+    return rgb
+
+
+def pan(picture: np.ndarray, height: int, frames: int, hold: int = 2, speed: int = 3) -> list[np.ndarray]:
+    """`frames` frames of a vertical pan down `picture` (wrapping), the drawing held `hold` frames
+    (anime on twos/threes): `speed` pixels per new drawing."""
+    tall = np.concatenate([picture, picture], axis=0)
+    out = []
+    for index in range(frames):
+        top = (index // hold) * speed % picture.shape[0]
+        out.append(np.ascontiguousarray(tall[top : top + height]))
+    return out
+
+
+def hold(picture: np.ndarray, height: int, frames: int) -> list[np.ndarray]:
+    """A still shot: the top of `picture` for `frames` frames."""
+    return pan(picture, height, frames, hold=frames)
+
+
+def fade(frames: list[np.ndarray], to_black: int) -> list[np.ndarray]:
+    """`frames` with the last `to_black` of them fading linearly to black (the last one black)."""
+    out = list(frames)
+    for k in range(to_black):
+        factor = 1 - (k + 1) / to_black
+        index = len(out) - to_black + k
+        out[index] = np.rint(out[index] * factor).astype(np.uint8)
+    return out

@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from srdata.frames import DEFAULT_SHARPNESS_FLOOR
 from srdata.quality import NEAR_CONSTANT_LEVELS, edge_sharpness, grey_of, grey_spread
 
 
@@ -36,3 +37,14 @@ def test_sharpness_of_steps_ignores_contrast_and_falls_with_blur():
     scores = [edge_sharpness(cv2.GaussianBlur(hard, (0, 0), sigma)) for sigma in (0.5, 1.0, 2.0, 3.0)]
     assert scores == sorted(scores, reverse=True) and len(set(scores)) == 4, scores
     assert edge_sharpness(np.full((64, 64), 128, np.uint8)) == 0.0  # no edge to judge
+
+
+def test_floor_keeps_bundled_drawings_and_drops_their_motion_blur(samples_dir):
+    """The default floor on real drawings: every one passes; smeared by a 9-pixel motion blur
+    (horizontal or vertical: each direction is measured), every one fails."""
+    kernel = np.full((1, 9), 1 / 9, np.float32)
+    for path in sorted(samples_dir.glob("*.png")):
+        grey = grey_of(cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB))
+        assert edge_sharpness(grey) >= DEFAULT_SHARPNESS_FLOOR, path.name
+        assert edge_sharpness(cv2.filter2D(grey, -1, kernel)) < DEFAULT_SHARPNESS_FLOOR, path.name
+        assert edge_sharpness(cv2.filter2D(grey, -1, kernel.T)) < DEFAULT_SHARPNESS_FLOOR, path.name
