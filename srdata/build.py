@@ -57,8 +57,8 @@ from srdata.imageio import (
     reason_kind,
 )
 from srdata.jsonio import read_jsonl
-from srdata.layout import (DATASET, DUPLICATES, MANIFEST, METADATA_FILES, REJECTED, SPLITS, STAGING, is_split_folder,
-                           lr_dir, output_paths)
+from srdata.layout import (DATASET, DUPLICATES, MANIFEST, METADATA_FILES, REJECTED, SPLITS, STAGING, flat_name,
+                           is_split_folder, lr_dir, output_paths)
 from srdata.split import assign_splits
 LR_MIN_SIDE = 32
 # Bump when the bytes made for unchanged settings change, so old outputs are remade.
@@ -477,11 +477,6 @@ def _deduplicate(accepted: list[Probe], opts: BuildOptions) -> tuple[dict[str, s
             if probe is not best:
                 distance[probe.source] = bin(probe.phash ^ best.phash).count("1")
     return keeper, distance
-
-
-def flat_name(rel: str) -> str:
-    """'a/b/c.jpg' -> 'a__b__c' (the stem every output of that source is named by)."""
-    return rel.rsplit(".", 1)[0].replace("/", "__")
 
 
 def assign_ids(rels: list[str]) -> dict[str, str]:

@@ -63,10 +63,11 @@ from scenedetect.scene_manager import DEFAULT_MIN_WIDTH
 
 import srdata
 from srdata.atomic import is_temp_name, write_bytes, write_json, write_jsonl
-from srdata.build import flat_name
 from srdata.dedup import DEFAULT_THRESHOLD, hamming_distances, hex_to_u64, phash_hex, phash_u64
 from srdata.errors import UserError
 from srdata.imageio import encode_png, find_files
+from srdata.jsonio import read_jsonl
+from srdata.layout import FRAMES_LIST, FRAMES_STATE, flat_name
 from srdata.quality import edge_sharpness, grey_of, is_near_constant, level_spread
 
 # Files found in folders given as inputs (any case); files named directly may be anything FFmpeg reads.
@@ -74,8 +75,6 @@ VIDEO_EXTENSIONS = (
     ".mkv", ".mp4", ".m4v", ".webm", ".avi", ".mov", ".ts", ".m2ts", ".mts", ".flv", ".wmv",
     ".mpg", ".mpeg", ".ogv",
 )
-FRAMES_LIST = "frames.jsonl"
-FRAMES_STATE = "frames.json"
 STATE_FORMAT = "srkit-frames"
 
 DEFAULT_PER_SCENE = 3
@@ -717,13 +716,10 @@ def load_state(out: Path) -> _State:
         if meta.get("format") != STATE_FORMAT:
             raise ValueError(f"format is {meta.get('format')!r}, not {STATE_FORMAT!r}")
         state = _State(meta["settings"], dict(meta["videos"]))
-        lines = list_path.read_text().splitlines() if list_path.exists() else []
-        for line in lines:
-            if line.strip():
-                row = json.loads(line)
-                if row["video"] in state.videos:
-                    hex_to_u64(row["phash"])
-                    state.rows.setdefault(row["video"], []).append(row)
+        for row in read_jsonl(list_path):
+            if row["video"] in state.videos:
+                hex_to_u64(row["phash"])
+                state.rows.setdefault(row["video"], []).append(row)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise UserError(
             f"{state_path}: unreadable ({exc}); delete {FRAMES_STATE} and {FRAMES_LIST} there to start over"

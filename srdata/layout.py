@@ -13,6 +13,12 @@ A dataset made by `srdata build` (PaddleGAN's layout):
 Readers (inspect, the trainer, eval) also take any PaddleGAN/BasicSR paired folder (`train/` +
 `train_X4/`, ...) or two folders given directly. HR and LR files pair by relative path without
 extension (DIV2K's `0001x4.png` LR naming is accepted too).
+
+A frames folder made by `srdata frames` (a build's RAW, or a folder inside it):
+
+    RAW/VIDEO__t000123.456.png   a kept frame (VIDEO: the video's name, then its time)
+    RAW/frames.jsonl             one line per kept frame: file, video, scene, time, ... (FRAMES_LIST)
+    RAW/frames.json              settings and the finished videos (FRAMES_STATE)
 """
 
 from __future__ import annotations
@@ -36,6 +42,14 @@ METADATA_FILES = (MANIFEST, DATASET, DUPLICATES, REJECTED)
 STAGING = ".staging"  # srdata build's work folder inside DS (removed when a build completes)
 SPLITS = ("train", "val", "test")  # in this order everywhere (tables, JSON, folder listings)
 LR_DIR = re.compile(r"^(?P<base>.+)_X(?P<scale>\d+)$")  # an LR folder: BASE_X{scale}
+FRAMES_LIST = "frames.jsonl"
+FRAMES_STATE = "frames.json"
+
+
+def flat_name(rel: str) -> str:
+    """'a/b/c.jpg' -> 'a__b__c': a relative path as one file stem (a source's outputs in a
+    dataset, a video's frames in a frames folder)."""
+    return rel.rsplit(".", 1)[0].replace("/", "__")
 
 
 def lr_dir(split: str, scale: int) -> str:

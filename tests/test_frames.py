@@ -21,8 +21,6 @@ from srdata.errors import UserError
 from srdata.frames import (
     DEFAULT_SHARPNESS_FLOOR,
     DROP_REASONS,
-    FRAMES_LIST,
-    FRAMES_STATE,
     Colour,
     FramesOptions,
     extract_frames,
@@ -32,6 +30,7 @@ from srdata.frames import (
     frame_rgb,
     open_video,
 )
+from srdata.layout import FRAMES_LIST, FRAMES_STATE
 from srdata.quality import NEAR_CONSTANT_LEVELS
 from av.video.reformatter import VideoReformatter
 

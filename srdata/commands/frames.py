@@ -19,11 +19,11 @@ from srdata.frames import (
     DEFAULT_PER_SCENE,
     DEFAULT_SHARPNESS_FLOOR,
     DROP_REASONS,
-    FRAMES_LIST,
     FramesOptions,
     FramesReport,
     extract_frames,
 )
+from srdata.layout import FRAMES_LIST
 
 
 def frames_command(
