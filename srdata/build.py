@@ -57,8 +57,8 @@ from srdata.imageio import (
     reason_kind,
 )
 from srdata.jsonio import read_jsonl
-from srdata.layout import (DATASET, DUPLICATES, MANIFEST, METADATA_FILES, REJECTED, SPLITS, STAGING, flat_name,
-                           is_split_folder, lr_dir, output_paths)
+from srdata.layout import (DATASET, DUPLICATES, MANIFEST, METADATA_FILES, REJECTED, SPLITS, STAGING, FrameOrigin,
+                           flat_name, is_split_folder, lr_dir, output_paths, read_frame_origins)
 from srdata.split import assign_splits
 LR_MIN_SIDE = 32
 # Bump when the bytes made for unchanged settings change, so old outputs are remade.
@@ -250,6 +250,7 @@ class BuildReport:
     written: int = 0  # PNG files encoded this run
     seconds: float = 0.0
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    split_groups: dict[str, int] = field(default_factory=dict)  # split -> videos (or scenes) in it
 
 
 def build_dataset(opts: BuildOptions, progress: bool = True) -> BuildReport:
@@ -258,6 +259,7 @@ def build_dataset(opts: BuildOptions, progress: bool = True) -> BuildReport:
     opts.validate()
     src, out = Path(opts.src), Path(opts.out)
     sources = scan_sources(src, out)
+    origins = read_frame_origins(src, exclude=out) if opts.group_by != "image" else {}
     _check_out_folder(out)
     previous, old_outputs = load_previous(out)
     workers = opts.workers or default_workers()
@@ -283,7 +285,7 @@ def build_dataset(opts: BuildOptions, progress: bool = True) -> BuildReport:
             probes[rel] = d.probe
 
         # 3: reject, deduplicate, name, split
-        plan = _plan(sources, probes, opts)
+        plan = _plan(sources, probes, opts, origins)
 
         # 4: make what is missing (decodes only sources whose outputs are gone or outdated)
         wanted = plan.wanted_outputs(opts)
@@ -424,6 +426,7 @@ class _Plan:
     ids: dict[str, str]  # source -> id (file stem)
     keeper: dict[str, str]  # source -> source of its group's kept image
     split: dict[str, str]  # kept source -> split
+    split_group: dict[str, str]  # kept frame of a video -> the video or scene it goes to a split with
     distance: dict[str, int]  # dropped source -> Hamming distance to its kept image
     threshold: int | None
 
@@ -443,7 +446,7 @@ class _Plan:
         return output_paths(self.split[source], self.ids[source], scale)
 
 
-def _plan(sources, probes: dict[str, Probe], opts: BuildOptions) -> _Plan:
+def _plan(sources, probes: dict[str, Probe], opts: BuildOptions, origins: dict[str, FrameOrigin]) -> _Plan:
     accepted, rejected = [], []
     for rel, _, _ in sources:
         probe = probes[rel]
@@ -455,9 +458,16 @@ def _plan(sources, probes: dict[str, Probe], opts: BuildOptions) -> _Plan:
     keeper, distance = _deduplicate(accepted, opts)
     ids = assign_ids([p.source for p in accepted])
     kept = [p for p in accepted if keeper[p.source] == p.source]
-    splits = assign_splits([(p.sha256, p.source) for p in kept], opts.val, opts.test, opts.seed)
+    split_group = {p.source: _split_group(origins[p.source], opts.group_by) for p in kept if p.source in origins}
+    splits = assign_splits([(split_group.get(p.source, p.sha256), p.source) for p in kept], opts.val, opts.test, opts.seed)
     split = {p.source: s for p, s in zip(kept, splits)}
-    return _Plan(accepted, rejected, ids, keeper, split, distance, opts.dedup_threshold if opts.dedup else None)
+    return _Plan(accepted, rejected, ids, keeper, split, split_group, distance,
+                 opts.dedup_threshold if opts.dedup else None)
+
+
+def _split_group(origin: FrameOrigin, group_by: str) -> str:
+    """The key a frame is split with: its video, or its scene (other images: their content)."""
+    return f"video:{origin.video}" if group_by == "video" else f"scene:{origin.video}#{origin.scene}"
 
 
 def _deduplicate(accepted: list[Probe], opts: BuildOptions) -> tuple[dict[str, str], dict[str, int]]:
@@ -584,7 +594,7 @@ def _write_metadata(out: Path, plan: _Plan, opts: BuildOptions) -> BuildReport:
             "id": plan.ids[probe.source], "source": probe.source, "sha256": probe.sha256,
             "phash": phash_hex(probe.phash), "group": plan.ids[keeper],
             "source_size": list(probe.size), "bytes": probe.bytes, "mtime_ns": probe.mtime_ns,
-            "split": None, "dup_of": None, "hr": None, "lr": None, "hr_size": None,
+            "split": None, "split_group": None, "dup_of": None, "hr": None, "lr": None, "hr_size": None,
             "lr_size": None, "hr_resize": None, "crop": None, "degradation": None,
         }
         if keeper != probe.source:
@@ -593,7 +603,8 @@ def _write_metadata(out: Path, plan: _Plan, opts: BuildOptions) -> BuildReport:
             geo = plan_geometry(probe.size, opts)
             hr, lr = plan.output_paths(probe.source, opts.scale)
             line.update(
-                split=plan.split[probe.source], hr=hr, lr=lr, hr_size=list(geo.hr), lr_size=list(geo.lr),
+                split=plan.split[probe.source], split_group=plan.split_group.get(probe.source),
+                hr=hr, lr=lr, hr_size=list(geo.hr), lr_size=list(geo.lr),
                 crop=geo.crop(), degradation=deg.draw(probe.sha256),
                 hr_resize=None if geo.resized is None else {
                     "from": list(probe.size), "to": list(geo.resized), "filter": opts.hr_resize
@@ -621,6 +632,9 @@ def _write_metadata(out: Path, plan: _Plan, opts: BuildOptions) -> BuildReport:
         "duplicates": len(plan.accepted) - len(plan.split),
         "rejected": len(plan.rejected),
     }
+    split_groups = {
+        split: len({g for source, g in plan.split_group.items() if plan.split[source] == split}) for split in SPLITS
+    }
     dataset = {
         "format": "srkit-dataset",
         "version": srdata.__version__,
@@ -629,6 +643,7 @@ def _write_metadata(out: Path, plan: _Plan, opts: BuildOptions) -> BuildReport:
         "settings": opts.settings(),
         "counts": counts,
         "rejected_by_reason": dict(sorted(by_reason.items())),
+        "split_groups": split_groups,
     }
     write_jsonl(out / REJECTED, rejected)
     write_json(out / DUPLICATES, duplicates)
@@ -637,5 +652,5 @@ def _write_metadata(out: Path, plan: _Plan, opts: BuildOptions) -> BuildReport:
     return BuildReport(
         out=out, counts=counts,
         rejected=[{"source": p.source, "reason": r} for p, r in plan.rejected],
-        rejected_by_reason=dict(by_reason),
+        rejected_by_reason=dict(by_reason), split_groups=split_groups if plan.split_group else {},
     )

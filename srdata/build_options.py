@@ -15,6 +15,10 @@ from srdata.errors import UserError
 from srdata.imageio import DEFAULT_MAX_PIXELS
 from srdata.split import check_amounts
 
+# --group-by: what must stay in one split. Frames listed in a frames.jsonl under --src (made by
+# `srdata frames`) are grouped by their video or scene; every other image is its own group.
+GROUP_BY = ("video", "scene", "image")
+
 
 @dataclass
 class BuildOptions:
@@ -34,6 +38,7 @@ class BuildOptions:
     test: float | int = 0.05
     dedup: bool = True
     dedup_threshold: int = DEFAULT_THRESHOLD
+    group_by: str = "video"
     seed: int = 0
     workers: int | None = None
     png_level: int = 1
@@ -77,6 +82,8 @@ class BuildOptions:
         check_amounts(self.val, self.test)
         if not 0 <= self.dedup_threshold <= 64:
             raise UserError(f"--dedup-threshold {self.dedup_threshold}: must be 0..64 bits")
+        if self.group_by not in GROUP_BY:
+            raise UserError(f"--group-by {self.group_by!r}: choose one of {', '.join(GROUP_BY)}")
         if self.workers is not None and self.workers < 1:
             raise UserError(f"--workers {self.workers}: must be 1 or more")
         if not 0 <= self.png_level <= 9:

@@ -19,6 +19,8 @@ A frames folder made by `srdata frames` (a build's RAW, or a folder inside it):
     RAW/VIDEO__t000123.456.png   a kept frame (VIDEO: the video's name, then its time)
     RAW/frames.jsonl             one line per kept frame: file, video, scene, time, ... (FRAMES_LIST)
     RAW/frames.json              settings and the finished videos (FRAMES_STATE)
+
+`srdata build` reads frames.jsonl to keep every frame of a video (or of a scene) in one split.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from pathlib import Path
 from typing import Iterable
 
 from srdata.errors import UserError
-from srdata.imageio import find_images
+from srdata.imageio import find_files, find_images
 from srdata.jsonio import read_jsonl
 
 MANIFEST = "manifest.jsonl"
@@ -237,3 +239,34 @@ def read_manifest(root: Path) -> list[dict] | None:
     if not path.exists():
         return None
     return read_jsonl(path)
+
+
+# ----------------------------------------------------------------------------- frames folders
+
+
+@dataclass(frozen=True)
+class FrameOrigin:
+    """Where a frame made by `srdata frames` comes from."""
+
+    video: str  # the video's name, prefixed with the frames folder's path inside RAW (if any)
+    scene: int
+
+
+def read_frame_origins(raw: Path, exclude: Path | None = None) -> dict[str, FrameOrigin]:
+    """The origin of every frame listed in a FRAMES_LIST anywhere under `raw` (hidden folders and
+    `exclude` skipped), keyed by the frame's path relative to `raw`. A damaged list is a UserError
+    naming the file and the line."""
+    origins = {}
+    for path in find_files(raw, (FRAMES_LIST,), exclude=exclude):
+        if path.name != FRAMES_LIST:
+            continue
+        folder = path.parent.relative_to(raw)
+        for number, row in enumerate(read_jsonl(path), start=1):
+            file, video, scene = row.get("file"), row.get("video"), row.get("scene")
+            if not (isinstance(file, str) and isinstance(video, str) and isinstance(scene, int)):
+                raise UserError(
+                    f"{path}: line {number} lacks a text 'file' and 'video' or a whole-number 'scene'; "
+                    "re-run srdata frames into a new folder"
+                )
+            origins[(folder / file).as_posix()] = FrameOrigin((folder / video).as_posix(), scene)
+    return origins

@@ -1,15 +1,18 @@
 """Train/val/test assignment from content hashes, so adding sources never reshuffles a dataset.
 
-Each kept image gets a score u in [0, 1) from SHA-256(seed, its content hash). Validation
-images come from the low end of the scores and test images from the high end:
+Images are assigned by group: an image's group is its content hash, or, for frames made by
+`srdata frames`, the video (or scene) it comes from, so that a whole video lands in one split and
+test scores never come from footage that was trained on. Each group gets a score u in [0, 1)
+from SHA-256(seed, its key). Validation groups come from the low end of the scores and test
+groups from the high end:
 
-- a fraction F (< 1) is a fixed threshold: val = {u < F_val}, test = {u >= 1 - F_test}. An
-  image's split depends on its own content and the seed only, so adding or removing other
-  sources never moves it;
-- a count N takes the N lowest (val) / N highest (test) scores. Adding sources can only push
-  an image out of val or test into train when a new image outranks it (at most one per added
-  image and split); a train image never moves to val or test when sources are added, and val
-  and test never trade images.
+- a fraction F (< 1) is a fixed threshold: val = {u < F_val}, test = {u >= 1 - F_test}. A
+  group's split depends on its own key and the seed only, so adding or removing other sources
+  never moves it;
+- a count N takes whole groups from the low (val) / high (test) end until the split holds N
+  images or more (exactly N when every group is one image). Adding sources can only push a
+  group out of val or test into train when a new group outranks it; a train group never moves
+  to val or test when sources are added, and val and test never trade groups.
 """
 
 from __future__ import annotations
@@ -43,36 +46,52 @@ def check_amounts(val: float | int, test: float | int) -> None:
         raise UserError(f"--val {val} + --test {test} leave nothing for training; keep their sum below 1")
 
 
-def split_score(sha256: str, seed: int) -> float:
-    """Uniform [0, 1) score of an image's content under a seed."""
-    digest = hashlib.sha256(f"srkit-split:{seed}:{sha256}".encode()).digest()
+def split_score(group: str, seed: int) -> float:
+    """Uniform [0, 1) score of a group key (an image's content hash, a video) under a seed."""
+    digest = hashlib.sha256(f"srkit-split:{seed}:{group}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2.0**64
 
 
 def assign_splits(keys: list[tuple[str, str]], val: float | int, test: float | int, seed: int) -> list[str]:
-    """Split name per (sha256, tie-breaker) key, in the order given.
+    """Split name per (group, tie-breaker) key, in the order given; one split per group.
 
-    The tie-breaker (the source path) only orders images with identical content, which
-    `--no-dedup` can keep; it never depends on file order.
+    The tie-breaker (the source path) only orders groups whose scores are equal; nothing depends
+    on the order of `keys`.
     """
     check_amounts(val, test)
-    scores = [(split_score(sha, seed), tie, i) for i, (sha, tie) in enumerate(keys)]
-    ranked = sorted(scores)
-    out = ["train"] * len(keys)
+    members: dict[str, list[int]] = {}
+    for i, (group, _) in enumerate(keys):
+        members.setdefault(group, []).append(i)
+    ranked = sorted(
+        (split_score(group, seed), min(keys[i][1] for i in ids), group) for group, ids in members.items()
+    )
     if val < 1:
-        val_ids = {i for u, _, i in ranked if u < val}
+        val_groups = [g for u, _, g in ranked if u < val]
     else:
-        val_ids = {i for _, _, i in ranked[: int(val)]}
+        val_groups = _whole_groups([g for _, _, g in ranked], int(val), members)
+    taken = set(val_groups)
     if test < 1:
-        test_ids = {i for u, _, i in ranked if u >= 1 - test and i not in val_ids}
+        test_groups = [g for u, _, g in ranked if u >= 1 - test and g not in taken]
     else:
-        test_ids = [i for _, _, i in reversed(ranked) if i not in val_ids][: int(test)]
-    for i in val_ids:
-        out[i] = "val"
-    for i in test_ids:
-        out[i] = "test"
+        test_groups = _whole_groups([g for _, _, g in reversed(ranked) if g not in taken], int(test), members)
+    out = ["train"] * len(keys)
+    for split, groups in (("val", val_groups), ("test", test_groups)):
+        for group in groups:
+            for i in members[group]:
+                out[i] = split
     if (val >= 1 or test >= 1) and "train" not in out and keys:
         raise UserError(
             f"--val {val} and --test {test} leave no training image out of {len(keys)} kept; lower them"
         )
     return out
+
+
+def _whole_groups(ordered: list[str], count: int, members: dict[str, list[int]]) -> list[str]:
+    """The first groups of `ordered` until they hold `count` images or more."""
+    chosen, images = [], 0
+    for group in ordered:
+        if images >= count:
+            break
+        chosen.append(group)
+        images += len(members[group])
+    return chosen

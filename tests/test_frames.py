@@ -380,3 +380,75 @@ def test_command_table_and_usage_errors(episode, tmp_path, capsys):
     assert main(["frames", str(tmp_path / "nothing.mkv"), "--out", str(tmp_path / "o")]) == 2
     errors = capsys.readouterr().err.strip().splitlines()
     assert len(errors) == 4 and all(line.startswith("srdata: error: ") for line in errors)
+
+
+# ----------------------------------------------------------------------------- srdata build on frames
+
+
+@pytest.fixture(scope="module")
+def frames_src(tmp_path_factory) -> Path:
+    """RAW for srdata build: frames of four two-scene videos in RAW/show/ (with frames.jsonl), and
+    one plain image at RAW's top that no video made."""
+    raw = tmp_path_factory.mktemp("raw")
+    videos = []
+    for k in range(4):
+        shots = pan(drawing(2 * k, W, PAPER[k]), H, 30, hold=2) + pan(drawing(2 * k + 1, W, PAPER[k + 1]), H, 30, hold=3)
+        videos.append(write_video(tmp_path_factory.mktemp("v") / f"clip{k}.mp4", shots))
+    report = extract_frames(FramesOptions(videos=videos, out=raw / "show", per_scene=2))
+    assert all(v.status == "done" and v.scenes == 2 for v in report.videos)
+    cv2.imwrite(str(raw / "poster.png"), cv2.cvtColor(drawing(12, W), cv2.COLOR_RGB2BGR))
+    return raw
+
+
+def _build(src: Path, out: Path, **options) -> dict[str, dict]:
+    from srdata.build import build_dataset
+    from srdata.build_options import BuildOptions
+
+    build_dataset(BuildOptions(src=src, out=out, scale=2, workers=1, **options), progress=False)
+    return {line["source"]: line for line in (json.loads(x) for x in (out / "manifest.jsonl").read_text().splitlines())}
+
+
+def _splits_by(lines: dict[str, dict], key) -> dict[str, set[str]]:
+    """split(s) per key(source) over the frames written (dropped duplicates have no split)."""
+    found: dict[str, set[str]] = {}
+    for source, line in lines.items():
+        if line["split"] is not None and source.startswith("show/"):
+            found.setdefault(key(source), set()).add(line["split"])
+    return found
+
+
+def test_build_keeps_each_video_or_scene_in_one_split(frames_src, tmp_path):
+    origin = {f"show/{r['file']}": (r["video"], r["scene"]) for r in _rows(frames_src / "show")}
+    straddled = {"video": False, "scene": False, "image": False}
+    for seed in range(4):
+        by = {}
+        for group_by in straddled:
+            lines = _build(frames_src, tmp_path / f"{group_by}{seed}", val=0.3, test=0.3, seed=seed, group_by=group_by)
+            by[group_by] = lines
+            videos = _splits_by(lines, lambda s: origin[s][0])
+            scenes = _splits_by(lines, lambda s: origin[s])
+            straddled[group_by] |= any(len(v) > 1 for v in videos.values())
+            if group_by == "video":
+                assert all(len(v) == 1 for v in videos.values()), videos
+            if group_by == "scene":
+                assert all(len(v) == 1 for v in scenes.values()), scenes
+        assert by["video"]["show/" + _rows(frames_src / "show")[0]["file"]]["split_group"] == "video:show/clip0"
+        assert by["scene"]["show/" + _rows(frames_src / "show")[0]["file"]]["split_group"] == "scene:show/clip0#0"
+        assert by["video"]["poster.png"]["split_group"] is None
+        # A plain image is split by its content, as before: the same split whatever the grouping.
+        assert len({by[g]["poster.png"]["split"] for g in by}) == 1
+    # With this many frames, splitting by scene or by image does cut some video in two: the
+    # video grouping above is what keeps them whole.
+    assert straddled == {"video": False, "scene": True, "image": True}
+
+
+def test_build_counts_take_whole_videos(frames_src, tmp_path):
+    lines = _build(frames_src, tmp_path / "ds", val=1, test=1)
+    origin = {f"show/{r['file']}": r["video"] for r in _rows(frames_src / "show")}
+    videos = _splits_by(lines, origin.get)
+    assert all(len(v) == 1 for v in videos.values())
+    splits = {s for v in videos.values() for s in v} | {lines["poster.png"]["split"]}
+    assert {"val", "test"} <= splits  # one group (a whole video, or the poster) each
+    dataset = json.loads((tmp_path / "ds" / "dataset.json").read_text())
+    assert dataset["settings"]["group_by"] == "video"
+    assert sum(dataset["split_groups"].values()) == 4

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from srdata.build import BuildReport, build_dataset
-from srdata.build_options import BuildOptions, parse_range, parse_size
+from srdata.build_options import GROUP_BY, BuildOptions, parse_range, parse_size
 from srdata.imageio import DEFAULT_MAX_PIXELS
 from srdata.dedup import DEFAULT_THRESHOLD
 from srdata.degrade import FILTERS
@@ -33,6 +33,7 @@ def build_command(
     test: str = typer.Option("0.05", "--test", help="Test share: fraction < 1 or a count."),
     dedup: bool = typer.Option(True, "--dedup/--no-dedup", help="Drop near-duplicate sources (pHash)."),
     dedup_threshold: int = typer.Option(DEFAULT_THRESHOLD, "--dedup-threshold", help="Max Hamming distance in bits."),
+    group_by: str = typer.Option("video", "--group-by", help=f"Keep in one split all frames of a: {'|'.join(GROUP_BY)} (frames.jsonl of srdata frames)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the split and of random degradations."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Parallel workers (default: all cores)."),
     png_level: int = typer.Option(1, "--png-level", help="PNG compression level 0-9."),
@@ -47,12 +48,12 @@ def build_command(
         noise=parse_range(noise, "--noise", float) if noise is not None else None,
         jpeg=parse_range(jpeg, "--jpeg", int) if jpeg is not None else None,
         val=parse_amount(val, "--val"), test=parse_amount(test, "--test"),
-        dedup=dedup, dedup_threshold=dedup_threshold, seed=seed, workers=workers,
+        dedup=dedup, dedup_threshold=dedup_threshold, group_by=group_by, seed=seed, workers=workers,
         png_level=png_level, max_pixels=max_pixels, strict=strict,
     )
     report = build_dataset(opts, progress=True)
     console = Console()
-    console.print(summary_table(report))
+    console.print(summary_table(report, group_by))
     if report.rejected:
         console.print(f"rejected sources and why: {report.out / REJECTED}")
     if strict and report.rejected:
@@ -62,7 +63,7 @@ def build_command(
         raise typer.Exit(code=1)
 
 
-def summary_table(report: BuildReport) -> Table:
+def summary_table(report: BuildReport, group_by: str) -> Table:
     """What the build did: pairs per split, duplicates, rejections by reason, work and time."""
     table = Table(title=f"srdata build -> {report.out}", show_header=True)
     table.add_column("what")
@@ -70,6 +71,8 @@ def summary_table(report: BuildReport) -> Table:
     for split in SPLITS:
         table.add_row(f"{split} pairs", str(report.counts[split]))
     table.add_row("duplicates dropped", str(report.counts["duplicates"]))
+    for split, groups in report.split_groups.items():
+        table.add_row(f"{split}: {group_by}s (frames.jsonl)", str(groups))
     for reason, n in sorted(report.rejected_by_reason.items()):
         table.add_row(f"rejected: {reason}", str(n))
     table.add_row("sources decoded", str(report.decoded))
