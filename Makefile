@@ -23,9 +23,11 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
 
-# The main job on the bundled samples: build -> inspect -> fit (quickstart) -> eval -> predict.
+# The main job on the bundled samples: build -> inspect -> fit (quickstart) -> eval -> predict
+# (after srdata frames on the bundled demo clip).
 # Re-running resumes the training run instead of restarting it (--resume auto).
 demo: $(STAMP)
+	$(BIN)/srdata frames data/demo/episode.mp4 --out $(DEMO)/frames
 	$(BIN)/srdata build --src data/samples --out $(DEMO)/ds --scale 4 --blur 1.2 --val 2 --test 2
 	$(BIN)/srdata inspect $(DEMO)/ds --json $(DEMO)/inspect.json --sheet $(DEMO)/sheet.png
 	$(BIN)/sr-train fit recipes/quickstart.yaml --resume auto
@@ -38,6 +40,7 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/build.py
 	$(BIN)/python bench/dedup.py
+	$(BIN)/python bench/frames.py
 	OMP_NUM_THREADS=1 $(BIN)/python bench/predict.py
 
 clean:

@@ -13,7 +13,7 @@ import av
 import cv2
 import numpy as np
 import pytest
-from helpers import drawing, fade, hold, pan, write_video
+from helpers import ROOT, drawing, fade, hold, pan, write_video
 
 from srdata.cli import main
 from srdata.dedup import hex_to_u64
@@ -452,3 +452,12 @@ def test_build_counts_take_whole_videos(frames_src, tmp_path):
     dataset = json.loads((tmp_path / "ds" / "dataset.json").read_text())
     assert dataset["settings"]["group_by"] == "video"
     assert sum(dataset["split_groups"].values()) == 4
+
+
+def test_bundled_demo_clip_gives_the_readme_counts(tmp_path):
+    """README quotes these numbers for `srdata frames data/demo/episode.mp4`."""
+    clip = ROOT / "data" / "demo" / "episode.mp4"
+    (video,) = extract_frames(FramesOptions(videos=[clip], out=tmp_path)).videos
+    assert (video.decoded, video.scenes, video.kept) == (264, 6, 10)
+    assert video.dropped == {"near_duplicate": 16, "near_constant": 4, "blurry": 12, "not_picked": 222}
+    assert video.colour == "BT.709 limited range (tagged)"
