@@ -429,13 +429,11 @@ class _Scene:
     pool: list[_Pooled] = field(default_factory=list)
     step: int = 1
     admitted: int = 0
-    last: Fraction | None = None  # time of the last frame admitted
 
     def admit(self, item: _Pooled) -> None:
         """Pool every `step`-th frame; halve the pool (doubling the step) when it is full."""
         item.position = self.admitted
         self.admitted += 1
-        self.last = item.time
         if item.position % self.step:
             return
         self.pool.append(item)
@@ -509,19 +507,12 @@ class _Chooser:
         self.names: set[str] = set()
 
     def cut(self, at: Fraction) -> None:
-        """A scene starts at `at` (cuts arrive in order, possibly after later frames were pooled)."""
-        scene = self.scene
-        if scene is not None and scene.last is not None and scene.last >= at:
-            later = [p for p in scene.pool if p.time >= at]
-            scene.pool = [p for p in scene.pool if p.time < at]
-            self._finish(at)
-            self._start(at)
-            for item in later:
-                self.scene.admit(item)
-        else:
-            self.cuts.append(at)
+        """A scene starts at `at` (cuts arrive in order, before any frame at or after `at` is
+        admitted: see the wait in read_video)."""
+        self.cuts.append(at)
 
     def admit(self, item: _Pooled) -> None:
+        """The next frame, in presentation order."""
         while self.cuts and self.cuts[0] <= item.time:
             at = self.cuts.popleft()
             if self.scene is not None:
@@ -613,9 +604,10 @@ def read_video(video: Video, opts: FramesOptions, kept: KeptHashes, out: Path,
         chooser = _Chooser(video, opts, kept, writer, out, crop)
         detector = ContentDetector(threshold=opts.cut_threshold)
         lag: deque[_Pooled] = deque()
-        # Frames wait this long before joining a scene's pool: a cut is reported at most
-        # event_buffer_length frames after it happened, so by then every cut before them is known.
-        wait = detector.event_buffer_length + 1
+        # Frames wait before joining a scene's pool until every cut before them is known: the
+        # detector reports a cut at most event_buffer_length frames after it happened, counted at
+        # the stream's frame rate (a wait in time, so variable frame rates are covered too).
+        wait = Fraction(detector.event_buffer_length + 2) / clock.rate
         small = VideoReformatter()
         decoded, last, size = 0, None, None
         try:
@@ -638,7 +630,7 @@ def read_video(video: Video, opts: FramesOptions, kept: KeptHashes, out: Path,
                     lag.append(_Pooled(decoded, frame.pts, when, frame))
                 decoded += 1
                 last = (frame, when, stamp)
-                while len(lag) > wait:
+                while lag and when - lag[0].time > wait:
                     chooser.admit(lag.popleft())
                 if on_progress is not None:
                     on_progress(decoded, total)

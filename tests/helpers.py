@@ -17,6 +17,7 @@ import pickle
 import struct
 import subprocess
 import zipfile
+from fractions import Fraction
 from pathlib import Path
 from typing import Iterable
 
@@ -331,12 +332,14 @@ _RANGE_TAG = {"tv": 1, "pc": 2, None: 0}
 def write_video(
     path: Path, frames: Iterable, fps: int = 24, codec: str = "libx264", pix_fmt: str = "yuv420p",
     matrix: str | None = "bt709", colour_range: str | None = "tv", options: dict | None = None,
+    pts: list[int] | None = None, time_base: Fraction | None = None,
 ) -> Path:
     """Encode frames (uint8 HxWx3 RGB arrays, or av.VideoFrames already in pix_fmt) into `path`.
 
     RGB frames are converted with `matrix`/`colour_range` (untagged streams: BT.601 limited) and
     the stream is tagged with them (None = left unspecified). libx264 gets a keyframe every 12
-    frames (so seeking lands all over a short clip) and `options` on top.
+    frames (so seeking lands all over a short clip) and `options` on top. Frame i is shown at
+    i / fps, or at pts[i] * time_base when given (a variable frame rate).
     """
     container = av.open(str(path), "w")
     stream = None
@@ -349,6 +352,8 @@ def write_video(
             stream.codec_context.color_range = _RANGE_TAG[colour_range]
             base = {"preset": "ultrafast", "g": "12", "threads": "1"} if codec == "libx264" else {}
             stream.options = {**base, **(options or {})}
+            if time_base is not None:
+                stream.time_base = stream.codec_context.time_base = time_base
         if isinstance(image, av.VideoFrame):
             frame = image
         else:
@@ -357,7 +362,9 @@ def write_video(
                 dst_color_range="JPEG" if colour_range == "pc" else "MPEG",
                 interpolation="BILINEAR",
             )
-        frame.pts = index
+        frame.pts = index if pts is None else pts[index]
+        if time_base is not None:
+            frame.time_base = time_base
         for packet in stream.encode(frame):
             container.mux(packet)
     for packet in stream.encode():

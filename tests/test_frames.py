@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -137,6 +141,37 @@ def test_names_and_timestamps_are_frame_exact(episode_run, episode):
             if index in wanted:
                 png = cv2.cvtColor(cv2.imread(str(out / wanted[index])), cv2.COLOR_BGR2RGB)
                 assert np.array_equal(png, frame_rgb(frame, frame_colour(frame), reformatter))
+
+
+def test_variable_frame_rate_cuts_and_times_are_exact(tmp_path):
+    """24 fps, then 120 fps with two cuts inside, then 24 fps again: cuts and frame times come
+    out exact (PySceneDetect counts its minimum scene length in frames of the stream's rate)."""
+    sections = [
+        (pan(drawing(0, W, PAPER[0]), H, 48, hold=2), 50),  # 0-2 s at 24 fps (time base 1/1200)
+        (pan(drawing(1, W, PAPER[1]), H, 60, hold=2), 10),  # 2-2.5 s at 120 fps
+        (pan(drawing(3, W, PAPER[3]), H, 120, hold=2), 10),  # 2.5-3.5 s at 120 fps
+        (pan(drawing(5, W, PAPER[2]), H, 24, hold=2), 50),  # 3.5-4.5 s at 24 fps
+    ]
+    frames, pts, tick = [], [], 0
+    for shots, step in sections:  # each frame lasts `step` ticks of 1/1200 s
+        for shot in shots:
+            frames.append(shot)
+            pts.append(tick)
+            tick += step
+    path = write_video(tmp_path / "vfr.mp4", frames, pts=pts, time_base=Fraction(1, 1200))
+    report = extract_frames(FramesOptions(videos=[path], out=tmp_path / "out", per_scene=2, min_gap=0.2))
+    assert _state(tmp_path / "out")["videos"]["vfr"]["cuts"] == [2.0, 2.5, 3.5]
+    times = {}
+    container, stream = open_video(path)
+    with container:
+        for index, frame in enumerate(container.decode(stream)):
+            times[index] = Fraction(frame.pts) * Fraction(stream.time_base.numerator, stream.time_base.denominator)
+    rows = _rows(tmp_path / "out")
+    assert report.videos[0].kept == len(rows) == 8
+    for row in rows:
+        assert row["file"] == frame_name("vfr", times[row["frame_index"]])
+        start, end = row["why"]["scene_start"], row["why"]["scene_end"]
+        assert start <= row["time"] < end and [start, end] in ([0, 2], [2, 2.5], [2.5, 3.5], [3.5, 4.5])
 
 
 def test_same_video_same_bytes(episode_run, episode, tmp_path):
@@ -282,6 +317,25 @@ def test_killed_run_resumes_to_the_same_bytes(episode, second_video, tmp_path):
     assert any(p.name.startswith("second__") for p in out.glob("*.png"))  # half done
     report = extract_frames(FramesOptions(videos=[episode, second_video], out=out))
     assert [v.status for v in report.videos] == ["skipped", "done"]
+    assert _files(out) == _files(clean)
+
+
+@pytest.mark.slow
+def test_kill_9_then_rerun_gives_the_same_frames(episode, second_video, tmp_path):
+    clean = tmp_path / "clean"
+    extract_frames(FramesOptions(videos=[episode, second_video], out=clean))
+    out = tmp_path / "killed"
+    args = [sys.executable, "-m", "srdata.cli", "frames", str(episode), str(second_video), "--out", str(out)]
+    for _ in range(3):  # kill it at a few different moments, then let it finish
+        process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while process.poll() is None and time.monotonic() < deadline:
+            if out.is_dir() and len(list(out.glob("*.png"))) > len(list(clean.glob("*.png"))) // 3:
+                break
+            time.sleep(0.01)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    assert main(["frames", str(episode), str(second_video), "--out", str(out)]) == 0
     assert _files(out) == _files(clean)
 
 
