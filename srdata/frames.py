@@ -91,7 +91,7 @@ CROPS = ("none", "auto")
 
 POOL_SIZE = 32  # full-size frames held per scene (about 100 MB at 1080p)
 TRIES_PER_PART = 4  # frames examined per part of a scene before the part is given up
-PNG_LEVEL = 1  # zlib level of the frame PNGs (as srdata build's default: fast, ~10% bigger than 6)
+PNG_LEVEL = 1  # zlib level of the frame PNGs (as srdata build's default), with imageio's fast filters
 PNG_QUEUE = 4  # kept frames waiting for the PNG writer thread, at most
 # A video whose last frame ends more than this before its header's duration is truncated.
 TRUNCATION_TOLERANCE = 1.0
@@ -482,7 +482,7 @@ class _PngWriter:
 
 
 def _write_png(path: Path, rgb: np.ndarray) -> None:
-    png = encode_png(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), PNG_LEVEL, None)
+    png = encode_png(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), PNG_LEVEL, None, fast=True)
     try:
         write_bytes(path, png, fsync=False)
     except OSError as exc:
