@@ -293,3 +293,23 @@ def test_find_images_recursive_sorted_skips_hidden_temp_other_and_excluded(tmp_p
     assert "out/o.png" in [p.relative_to(tmp_path).as_posix() for p in find_images(tmp_path)]
     with pytest.raises(UserError, match="missing"):
         find_images(tmp_path / "missing")
+
+
+def _png_filter_bytes(png: bytes, width: int) -> set[int]:
+    """The filter type byte of every row of an 8-bit RGB PNG."""
+    pos, idat = 8, b""
+    while pos < len(png):
+        (length,) = struct.unpack(">I", png[pos : pos + 4])
+        if png[pos + 4 : pos + 8] == b"IDAT":
+            idat += png[pos + 8 : pos + 8 + length]
+        pos += 12 + length
+    rows = zlib.decompress(idat)
+    return set(rows[:: width * 3 + 1])
+
+
+def test_encode_png_fast_filters_every_row_up_and_keeps_pixels(samples_dir):
+    bgr = cv2.imread(str(sorted(samples_dir.glob("*.png"))[0]))
+    fast = encode_png(bgr, 1, None, fast=True)
+    assert np.array_equal(cv2.imdecode(np.frombuffer(fast, np.uint8), cv2.IMREAD_COLOR), bgr)
+    assert _png_filter_bytes(fast, bgr.shape[1]) == {2}  # 2 = Up
+    assert len(_png_filter_bytes(encode_png(bgr, 1, None), bgr.shape[1])) > 1  # libpng's own choice
