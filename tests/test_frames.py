@@ -123,6 +123,16 @@ def test_picks_per_scene_and_drop_reasons(episode_run):
     assert min(bin(a ^ b).count("1") for i, a in enumerate(hashes) for b in hashes[i + 1 :]) > 4
 
 
+def test_cut_threshold_and_sharpness_floor_options(episode, tmp_path):
+    """--cut-threshold above any content change finds no cut; with --sharpness-floor 0 nothing
+    is blurry and the out-of-focus shot (the last twelfth of the clip) gives a frame."""
+    options = FramesOptions(videos=[episode], out=tmp_path, per_scene=12, cut_threshold=255.0, sharpness_floor=0.0)
+    video = extract_frames(options).videos[0]
+    assert video.scenes == 1 and _state(tmp_path)["videos"]["episode"]["cuts"] == []
+    assert video.dropped["blurry"] == 0
+    assert any(r["time"] >= 10.0 and r["why"]["sharpness"] < DEFAULT_SHARPNESS_FLOOR for r in _rows(tmp_path))
+
+
 def test_names_and_timestamps_are_frame_exact(episode_run, episode):
     out, _ = episode_run
     rows = _rows(out)
