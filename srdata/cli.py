@@ -9,7 +9,7 @@ from srdata.commands.build import build_command
 from srdata.commands.frames import frames_command
 from srdata.commands.inspect import inspect_command
 
-app = make_app("srdata", "Build and inspect paired HR/LR super-resolution datasets.")
+app = make_app("srdata", "Build and inspect paired HR/LR super-resolution datasets (and take their frames from videos).")
 app.command("build")(build_command)
 app.command("inspect")(inspect_command)
 app.command("frames")(frames_command)

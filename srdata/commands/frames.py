@@ -67,12 +67,13 @@ _DROPPED = {"near_duplicate": "dup", "near_constant": "blank", "blurry": "blurry
 
 
 def _summary(report: FramesReport) -> Table:
-    table = Table(title=f"srdata frames -> {report.out}", title_justify="left", box=box.SIMPLE_HEAD,
+    table = Table(title=f"srdata frames -> {report.out}", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
                   caption="dropped: dup (pHash near-duplicate), blank (near-constant), blurry (sharpness floor), "
                           "unpicked (between the picks); earlier = finished by an earlier run", caption_justify="left")
     columns = ["video", "status", "decoded", "scenes", "kept", *(_DROPPED[r] for r in DROP_REASONS)]
     for name in columns:
-        table.add_column(name, justify="left" if name in ("video", "status") else "right", overflow="fold")
+        text = name in ("video", "status")
+        table.add_column(name, justify="left" if text else "right", overflow="fold", no_wrap=not text)
     totals = [0] * (4 + len(DROP_REASONS))
     for v in report.videos:
         if v.status == "failed":
