@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 from conftest import ROOT
@@ -93,3 +95,16 @@ def test_srdata_never_imports_sr_train():
     for name, path in modules.items():
         if name.startswith("srdata"):
             assert not any(m.startswith("sr_train") for m in imported_modules(name, path, modules)), name
+
+
+def test_sr_train_help_does_not_import_paddle():
+    """`sr-train --help` and option errors answer without paying for Paddle's import (seconds cold):
+    the commands import their Paddle-backed libraries when they run."""
+    code = (
+        "import sys\n"
+        "from sr_train.cli import main\n"
+        "assert main(['--help']) == 0 and main(['fit', '--help']) == 0 and main(['convert', '--help']) == 0\n"
+        "sys.exit(1 if 'paddle' in sys.modules else 0)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]

@@ -22,7 +22,7 @@ def eval_command(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar."),
 ) -> int:
     """PSNR/SSIM per image and on average, against bicubic, on one split of a dataset."""
-    from sr_train.evaluate import evaluate  # Paddle is imported only when a command needs it
+    from sr_train.evaluate import evaluate  # Paddle is imported when a command runs, not for --help
 
     report = evaluate(source, weights, split=split, save_images=save_images, tile=tile, progress=progress)
     print_table(report, Console())
