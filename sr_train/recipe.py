@@ -78,7 +78,8 @@ class TrainConfig:
     ema: float = 0.0  # EMA decay of the generator's weights (e.g. 0.999); 0 = off
     grad_clip: float = 0.0  # clip the global gradient norm to this; 0 = off
     amp: bool = False  # mixed precision; used on GPU only (ignored with a notice on CPU)
-    threads: int = 0  # Paddle CPU threads; 0 = srkit's measured default
+    processes: int = 0  # CPU data-parallel processes; 0 = one per core (sr_train.launch); GPU: one, see README
+    threads: int = 0  # Paddle CPU threads per process; 0 = srkit's measured default (1)
 
 
 @dataclass
@@ -220,7 +221,8 @@ def check_recipe(recipe: Recipe) -> None:
             raise UserError(f"{src}: {key} must be > 0, got {value}")
     for key, value in {"train.lr": recipe.train.lr, "train.ema": recipe.train.ema,
                        "train.grad_clip": recipe.train.grad_clip, "data.workers": recipe.data.workers,
-                       "train.threads": recipe.train.threads, "val.tile": recipe.val.tile}.items():
+                       "train.threads": recipe.train.threads, "train.processes": recipe.train.processes,
+                       "val.tile": recipe.val.tile}.items():
         if value < 0:
             raise UserError(f"{src}: {key} must be >= 0, got {value}")
     if recipe.train.ema >= 1:

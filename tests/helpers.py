@@ -295,7 +295,7 @@ def tiny_recipe(pairs_dir: Path, run_dir: Path, **overrides) -> dict:
         "data": {"train": {"gt": str(pairs_dir / "train"), "lq": str(pairs_dir / "train_lq")},
                  "val": {"gt": str(pairs_dir / "val"), "lq": str(pairs_dir / "val_lq")}},
         "model": {"arch": "compact", "nf": 8, "nc": 1},
-        "train": {"iters": 6, "batch_size": 2, "patch_size": 32, "lr": 1e-3},
+        "train": {"iters": 6, "batch_size": 2, "patch_size": 32, "lr": 1e-3, "processes": 1},
         "val": {"interval": 3}, "checkpoint": {"interval": 3, "keep_states": 2}, "log": {"interval": 1},
     }
     for key, value in overrides.items():

@@ -18,8 +18,9 @@ import sr_train.fit as fit_module
 from sr_train.checkpoint import list_states, load_optimizer_state, read_state, split_longest_prefix
 from sr_train.cli import main
 from sr_train.data import ImageStore, TrainBatches, find_pairs, train_loader
+from sr_train.launch import fit_processes
 from sr_train.schedule import learning_rate
-from sr_train.recipe import SchedulerConfig
+from sr_train.recipe import SchedulerConfig, recipe_from_dict
 from sr_train.weights.load import read_weights
 from sr_train.weights.srkit import read_weights_file
 from srdata.errors import UserError
@@ -401,10 +402,45 @@ def test_two_process_data_parallel_equals_one_process(pairs_dir, tmp_path):
     done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "2 process(es)" in (tmp_path / "log" / "workerlog.0").read_text()
-    assert main(["fit", str(recipe), "--set", f"run_dir={tmp_path / 'one'}", "--no-progress"]) == 0
+    assert main(["fit", str(recipe), "--set", f"run_dir={tmp_path / 'one'}", "--set", "train.processes=1",
+                 "--no-progress"]) == 0
     two, one = (read_weights_file(tmp_path / d / "last.safetensors").state for d in ("two", "one"))
     for k in one:
         np.testing.assert_allclose(two[k], one[k], atol=1e-6, err_msg=k)
+
+
+def test_fit_processes_default_to_the_cores_that_divide_the_batch(pairs_dir, tmp_path, monkeypatch):
+    monkeypatch.delenv("PADDLE_TRAINERS_NUM", raising=False)
+    recipe = recipe_from_dict(tiny_recipe(pairs_dir, tmp_path / "r", train__batch_size=6, train__processes=0), "r.yaml")
+    assert [fit_processes(recipe, cores) for cores in (1, 2, 3, 4, 5, 8)] == [1, 2, 3, 3, 3, 6]
+    recipe.train.processes = 2
+    assert fit_processes(recipe, cores=8) == 2
+    recipe.train.processes = 4
+    with pytest.raises(UserError, match="train.batch_size 6 is not divisible by train.processes 4"):
+        fit_processes(recipe)
+    monkeypatch.setenv("PADDLE_TRAINERS_NUM", "2")  # already started by paddle.distributed.launch
+    assert fit_processes(recipe) == 1
+
+
+def test_sr_train_fit_spawns_data_parallel_processes_itself(pairs_dir, tmp_path, capfd):
+    """`sr-train fit` with train.processes 2 starts two processes (paddle.distributed.spawn, gloo) with
+    no launcher: same weights as one process up to float summation order, rank 0 alone writes, and a
+    data error found in the processes is one line, exit 2."""
+    import yaml
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump(tiny_recipe(pairs_dir, tmp_path / "two", train__iters=4, train__batch_size=4)))
+    assert main(["fit", str(recipe), "--set", "train.processes=2", "--no-progress"]) == 0
+    assert "2 process(es)" in capfd.readouterr().err
+    assert main(["fit", str(recipe), "--set", f"run_dir={tmp_path / 'one'}", "--set", "train.processes=1",
+                 "--no-progress"]) == 0
+    two, one = (read_weights_file(tmp_path / d / "last.safetensors").state for d in ("two", "one"))
+    for k in one:
+        np.testing.assert_allclose(two[k], one[k], atol=1e-6, err_msg=k)
+    assert main(["fit", str(recipe), "--set", "train.processes=2", "--set", "train.patch_size=512",
+                 "--set", f"run_dir={tmp_path / 'bad'}", "--no-progress"]) == 2
+    err = capfd.readouterr().err
+    assert err.count("sr-train: error:") == 1 and "patch_size" in err and "Traceback" not in err
 
 
 # ---------------------------------------------------------------- GAN stage

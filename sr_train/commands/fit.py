@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import List, Optional
 
 import typer
-
+from rich.console import Console
 
 
 def fit_command(
@@ -15,16 +15,14 @@ def fit_command(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar."),
 ) -> int:
     """Train a super-resolution model (PSNR stage: L1 or MSE pixel loss) as the recipe says."""
-    from rich.console import Console
-
-    from sr_train.fit import fit
+    from sr_train.launch import run_fit  # Paddle is imported when a command runs, not for --help
     from sr_train.recipe import load_recipe
 
     loaded = load_recipe(recipe, set_ or [])
     console = Console(stderr=True)
     for note in loaded.notes:
         console.print(f"recipe: {note}")
-    result = fit(loaded, resume=resume, progress=progress, console=console)
+    result = run_fit(loaded, resume=resume, progress=progress, console=console)
     best = f"{result.best_psnr:.3f} dB" if result.best_psnr is not None else "n/a"
     bicubic = f"{result.bicubic_psnr:.3f} dB" if result.bicubic_psnr is not None else "n/a"
     print(f"done: {result.iteration} iterations in {result.run_dir}; best val PSNR {best} (bicubic {bicubic}); "
