@@ -443,6 +443,22 @@ def test_sr_train_fit_spawns_data_parallel_processes_itself(pairs_dir, tmp_path,
     assert err.count("sr-train: error:") == 1 and "patch_size" in err and "Traceback" not in err
 
 
+@pytest.mark.slow
+def test_spawned_two_process_resume_is_bit_identical(pairs_dir, tmp_path):
+    """Two spawned processes: 2 iterations then a resume for 2 more == 4 straight, bit for bit (constant
+    lr, so the schedule does not depend on train.iters)."""
+    import yaml
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump(tiny_recipe(pairs_dir, tmp_path / "a", train__iters=4, train__batch_size=4,
+                                                 train__processes=2, checkpoint__interval=2, val__interval=2,
+                                                 train__scheduler={"name": "constant"})))
+    assert main(["fit", str(recipe), "--set", "train.iters=2", "--no-progress"]) == 0
+    assert main(["fit", str(recipe), "--resume", "auto", "--no-progress"]) == 0
+    assert main(["fit", str(recipe), "--set", f"run_dir={tmp_path / 'b'}", "--no-progress"]) == 0
+    assert_same_weights(tmp_path / "a" / "last.safetensors", tmp_path / "b" / "last.safetensors")
+
+
 # ---------------------------------------------------------------- GAN stage
 
 def gan_recipe(pairs_dir: Path, run_dir: Path, disc: str = "unet", **overrides) -> dict:
