@@ -271,7 +271,7 @@ def fit(recipe: Recipe, resume: str | None = None, progress: bool = True, consol
                            if timing else ""))
                     runlog.draw_curves()
                     net.train()
-                barrier(world)
+                barrier(world, f"val-{done}")
 
             if done % recipe.checkpoint.interval == 0 or done == iters:
                 if main_process:
@@ -291,7 +291,7 @@ def fit(recipe: Recipe, resume: str | None = None, progress: bool = True, consol
                         if disc is not None else None))
                     save_generator(run_dir / "last.safetensors", model, ema_model, arch, done, last_val, recipe)
                     prune_states(run_dir, recipe.checkpoint.keep_states)
-                barrier(world)
+                barrier(world, f"checkpoint-{done}")
 
     # ------------------------------------------------------------------ the end
     if runlog is not None:
@@ -351,9 +351,21 @@ def mean_over_processes(loss, world: int) -> float:
     return float(total) / world
 
 
-def barrier(world: int) -> None:
-    if world > 1:
-        paddle.distributed.barrier()
+def barrier(world: int, name: str) -> None:
+    """Every process waits here until all have arrived (rank 0 validates and writes meanwhile).
+
+    It polls the launcher's key-value store rather than calling paddle.distributed.barrier: on CPU
+    that is a gloo collective with a fixed timeout of about 30 s, which a validation on large images
+    exceeds (the other ranks then died with a gloo TIMEOUT). If a process dies instead of arriving,
+    its launcher stops the others (sr_train.launch, paddle.distributed.launch).
+    """
+    if world == 1:
+        return
+    store = paddle.base.core.create_or_get_global_tcp_store()
+    key = f"srkit/barrier/{name}"
+    store.add(key, 1)
+    while store.add(key, 0) < world:
+        time.sleep(0.02)
 
 
 def save_generator(path: Path, model, ema_model, arch: dict, iteration: int, val: dict | None, recipe: Recipe) -> None:

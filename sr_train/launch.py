@@ -13,6 +13,7 @@ that launcher, or on a GPU, is not split again: GPU users launch one process per
 from __future__ import annotations
 
 import os
+import time
 
 import paddle
 from rich.console import Console
@@ -55,12 +56,46 @@ def run_fit(recipe: Recipe, resume: str | None, progress: bool, console: Console
     if processes == 1:
         return fit(recipe, resume=resume, progress=progress, console=console)
     context = paddle.distributed.spawn(_fit_in_process, args=(recipe, resume, progress), nprocs=processes,
-                                       backend="gloo")
-    outcomes = [queue.get() for queue in context.return_queues]
+                                       backend="gloo", join=False)
+    outcomes = supervise(context)
     errors = [value for kind, value in outcomes if kind == "error"]
     if errors:
         raise UserError(errors[0])
     return outcomes[0][1]
+
+
+def supervise(context) -> list[tuple[str, object]]:
+    """Wait for the spawned processes; the moment one fails (an error returned, a crash, a kill), stop
+    the others, which would otherwise wait for it forever, and report it. Returns every outcome."""
+    processes = context.processes
+    outcomes: dict[int, tuple[str, object]] = {}
+    try:
+        while len(outcomes) < len(processes):
+            for rank, process in enumerate(processes):
+                if rank in outcomes or process.is_alive():
+                    continue
+                process.join()
+                if not context.return_queues[rank].empty():
+                    outcomes[rank] = context.return_queues[rank].get()
+                elif not context.error_queues[rank].empty():
+                    outcomes[rank] = ("error", f"training process {rank} failed: "
+                                               f"{context.error_queues[rank].get().strip().splitlines()[-1]}")
+                else:
+                    outcomes[rank] = ("error", f"training process {rank} ended with exit code {process.exitcode}")
+                if outcomes[rank][0] == "error":
+                    _stop(processes)
+            time.sleep(0.05)
+    finally:
+        _stop(processes)
+    return [outcomes[rank] for rank in range(len(processes))]
+
+
+def _stop(processes) -> None:
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join()
 
 
 def _fit_in_process(recipe: Recipe, resume: str | None, progress: bool) -> tuple[str, object]:

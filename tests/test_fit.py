@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import shutil
 from pathlib import Path
 
@@ -26,6 +29,7 @@ from sr_train.weights.srkit import read_weights_file
 from srdata.errors import UserError
 from srdata.jsonio import finite_or_none
 from srdata.layout import SplitDirs
+from conftest import ROOT
 from helpers import quiet, run, tiny_recipe, write_png
 
 SCALE = 2
@@ -457,6 +461,28 @@ def test_spawned_two_process_resume_is_bit_identical(pairs_dir, tmp_path):
     assert main(["fit", str(recipe), "--resume", "auto", "--no-progress"]) == 0
     assert main(["fit", str(recipe), "--set", f"run_dir={tmp_path / 'b'}", "--no-progress"]) == 0
     assert_same_weights(tmp_path / "a" / "last.safetensors", tmp_path / "b" / "last.safetensors")
+
+
+@pytest.mark.slow
+def test_spawned_run_survives_a_validation_longer_than_gloos_timeout(pairs_dir, tmp_path):
+    """Rank 0 validating for 45 s (a sitecustomize slows every validation down) while rank 1 waits:
+    gloo's own barrier timed out after about 30 s; the store-polling barrier waits as long as needed."""
+    import yaml
+
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(
+        "import time, sr_train.fit as fit\n"
+        "slow = fit.score_model\n"
+        "fit.score_model = lambda *a, **k: (time.sleep(45), slow(*a, **k))[1]\n")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump(tiny_recipe(pairs_dir, tmp_path / "run", train__iters=2, train__batch_size=2,
+                                                 train__processes=2, val__interval=1)))
+    env = {**os.environ, "PYTHONPATH": f"{hooks}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    done = subprocess.run([sys.executable, "-m", "sr_train.cli", "fit", str(recipe), "--no-progress"], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / "run" / "last.safetensors").is_file()
 
 
 # ---------------------------------------------------------------- GAN stage
