@@ -32,9 +32,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
-from joblib import Parallel, delayed
 from PIL import Image
 
 import srdata
@@ -44,6 +42,7 @@ from srdata.build_options import BuildOptions
 from srdata.dedup import find_groups, hex_to_u64, phash_hex, phash_u64
 from srdata.degrade import resize
 from srdata.errors import UserError
+from srdata.executor import Executor, LocalExecutor, SharedFile
 from srdata.imageio import (
     SOURCE_EXTENSIONS,
     TOO_MANY_PIXELS,
@@ -157,9 +156,7 @@ class _Done:
     written: int = 0  # PNG files made
 
 
-def _run_task(task: _Task, opts: BuildOptions, staging: str, parent_pid: int) -> _Done:
-    if os.getpid() != parent_pid:
-        cv2.setNumThreads(1)  # one process per core already; extra threads only contend
+def _run_task(task: _Task, opts: BuildOptions, staging: str) -> _Done:
     source = Path(task.path)
     try:
         stat = source.stat()
@@ -251,19 +248,25 @@ class BuildReport:
     seconds: float = 0.0
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
     split_groups: dict[str, int] = field(default_factory=dict)  # split -> videos (or scenes) in it
+    by_worker: dict[str, int] = field(default_factory=dict)  # images each cluster worker ran
 
 
-def build_dataset(opts: BuildOptions, progress: bool = True) -> BuildReport:
-    """Build (or bring up to date) the dataset opts.out from the images under opts.src."""
+def build_dataset(opts: BuildOptions, progress: bool = True, executor: Executor | None = None) -> BuildReport:
+    """Build (or bring up to date) the dataset opts.out from the images under opts.src.
+
+    The per-image work runs on `executor` (default: opts.workers local processes).
+    """
     started = time.perf_counter()
     opts.validate()
     src, out = Path(opts.src), Path(opts.out)
     sources = scan_sources(src, out)
     origins = read_frame_origins(src, exclude=out) if opts.group_by != "image" else {}
     _check_out_folder(out)
+    src, out = src.absolute(), out.absolute()  # paths the workers get mean the same in any cwd
     previous, old_outputs = load_previous(out)
-    workers = opts.workers or default_workers()
     staging = out / STAGING
+    executor = executor or LocalExecutor(opts.workers or default_workers())
+    source = SharedFile(f"--src {src}", str(src / sources[0][0]), sources[0][1])  # workers must see it
     created_out = not out.exists()
 
     # 1-2: probes from the cache, or read/decoded now (with outputs made speculatively)
@@ -276,7 +279,7 @@ def build_dataset(opts: BuildOptions, progress: bool = True) -> BuildReport:
         else:
             tasks.append(_Task(index, str(src / rel), None, old_outputs.hints(rel)))
     try:
-        done = _run_parallel(tasks, opts, staging, workers, progress, "reading sources")
+        done = _run_parallel(tasks, opts, staging, executor, source, progress, "reading sources")
         decoded = sum(d.decoded for d in done)
         written = sum(d.written for d in done)
         for d in done:
@@ -290,7 +293,7 @@ def build_dataset(opts: BuildOptions, progress: bool = True) -> BuildReport:
         # 4: make what is missing (decodes only sources whose outputs are gone or outdated)
         wanted = plan.wanted_outputs(opts)
         tasks, in_place = _missing_tasks(src, out, plan, wanted, staging, old_outputs)
-        done = _run_parallel(tasks, opts, staging, workers, progress, "writing outputs")
+        done = _run_parallel(tasks, opts, staging, executor, source, progress, "writing outputs")
         decoded += sum(d.decoded for d in done)
         written += sum(d.written for d in done)
     except UserError:
@@ -304,6 +307,7 @@ def build_dataset(opts: BuildOptions, progress: bool = True) -> BuildReport:
     _flush_outputs()
     report = _write_metadata(out, plan, opts)
     report.decoded, report.written = decoded, written
+    report.by_worker = dict(sorted(executor.done_by.items()))
     report.seconds = time.perf_counter() - started
     return report
 
@@ -402,19 +406,18 @@ def _split_folders(out: Path) -> list[str]:
         return []
 
 
-def _run_parallel(tasks, opts, staging: Path, workers: int, progress: bool, label: str) -> list[_Done]:
-    """Run tasks on `workers` processes with a progress bar; results sorted by task index."""
+def _run_parallel(tasks, opts, staging: Path, executor: Executor, source: SharedFile, progress: bool,
+                  label: str) -> list[_Done]:
+    """Run tasks on the executor with a progress bar; results in task order (the executor's promise).
+
+    Workers write only into staging; `source` is a file they must see as this process does.
+    """
     if not tasks:
         return []
-    jobs = (delayed(_run_task)(t, opts, str(staging), os.getpid()) for t in tasks)
-    parallel = Parallel(n_jobs=min(workers, len(tasks)), return_as="generator_unordered")
-    results = []
     with progress_bar("images", progress) as bar:
         task_id = bar.add_task(label, total=len(tasks))
-        for result in parallel(jobs):
-            results.append(result)
-            bar.advance(task_id)
-    return sorted(results, key=lambda d: d.index)
+        return executor.map(_run_task, tasks, (opts, str(staging)), [source], output_dir=staging,
+                            on_done=lambda n: bar.advance(task_id, n), name_of=lambda t: t.path)
 
 
 @dataclass

@@ -4,9 +4,10 @@ Works on any dataset `srdata.layout` resolves: one written by `srdata build` (wi
 and manifest.jsonl), a PaddleGAN/BasicSR-style paired folder, or two folders given directly.
 
 Speed: sizes, formats and modes come from image headers. Pixels are decoded once per file, in
-parallel (joblib), only because the checks need them: sha256 of pixels (exact duplicates),
-pHash (near duplicates across splits), the grey-level spread (near-constant images), the
-bicubic baseline (PSNR/SSIM) and, for srdata-built datasets, the manifest check.
+parallel (local processes or a Dask cluster: srdata.executor), only because the checks need
+them: sha256 of pixels (exact duplicates), pHash (near duplicates across splits), the grey-level
+spread (near-constant images), the bicubic baseline (PSNR/SSIM) and, for srdata-built datasets,
+the manifest check.
 
 manifest_mismatch compares each file with DS/manifest.jsonl: listed but missing, present but
 not listed, header size != recorded hr_size/lr_size, bytes != a recorded per-output
@@ -27,12 +28,12 @@ from typing import Callable, Iterator
 
 import cv2
 import numpy as np
-from joblib import Parallel, delayed
 from PIL import Image
 
 from srdata.dedup import DEFAULT_THRESHOLD, find_groups, phash_u64
 from srdata.degrade import Degradation
 from srdata.errors import UserError
+from srdata.executor import Executor, LocalExecutor, SharedFile
 from srdata.imageio import decode_dataset_rgb
 from srdata.layout import MANIFEST, FilePair, Layout, SplitDirs, list_pairs, ordered_splits, read_manifest
 from srdata.metrics import SSIM_MARGIN, bicubic_baseline, mean_score
@@ -182,7 +183,7 @@ class PairFacts:
 
 
 def examine_pair(job: PairJob, scale: int) -> PairFacts:
-    """Read each file once; measure what the checks need. Runs in a joblib worker."""
+    """Read each file once; measure what the checks need. Runs in an executor's worker."""
     hr_facts, hr_img = _examine_file(job.hr, want_phash=True) if job.hr else (None, None)
     lr_facts, lr_img = _examine_file(job.lr, want_phash=False) if job.lr else (None, None)
     facts = PairFacts(hr_facts, lr_facts)
@@ -261,32 +262,40 @@ class Scan:
 
 def scan_dataset(
     layout: Layout,
-    workers: int = 1,
+    executor: Executor | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> Scan:
-    """Examine every pair in parallel; results in job order whatever the worker count."""
+    """Examine every pair on the executor (default: in this process); results in job order."""
     records = read_manifest(layout.root) if layout.root is not None else None
     jobs = [job for split in layout.splits for job in pair_jobs(split, layout.scale)]
     jobs = _with_degradations(jobs, records, layout)
     if not jobs:
         where = ", ".join(f"{s.hr}/ and {s.lr}/" for s in layout.splits)
         raise UserError(f"no image files found in {where}: point inspect at a folder with HR/LR images")
-    facts: list[PairFacts] = []
-    task = examine_pair if workers == 1 else _examine_pair_in_worker
-    results = Parallel(n_jobs=workers, return_as="generator", batch_size=1)(
-        delayed(task)(job, layout.scale) for job in jobs
-    )
-    for done, result in enumerate(results, start=1):
-        facts.append(result)
+    work = [replace(job, hr=job.hr and job.hr.absolute(), lr=job.lr and job.lr.absolute())
+            for job in jobs]  # paths that mean the same in a worker's own working folder
+    done = 0
+
+    def advance(n: int) -> None:
+        nonlocal done
+        done += n
         if on_progress is not None:
             on_progress(done, len(jobs))
+
+    facts = (executor or LocalExecutor(1)).map(examine_pair, work, (layout.scale,), _dataset_file(work),
+                                               on_done=advance, name_of=lambda job: str(job.hr or job.lr))
     return Scan(layout, jobs, facts, records)
 
 
-def _examine_pair_in_worker(job: PairJob, scale: int) -> PairFacts:
-    """One process per core already: OpenCV's own threads would only contend with the others."""
-    cv2.setNumThreads(1)
-    return examine_pair(job, scale)
+def _dataset_file(jobs: list[PairJob]) -> list[SharedFile]:
+    """A file of the dataset that cluster workers must see as this process does (none if no file
+    can be stat'ed: then every pair is unreadable anyway)."""
+    for path in (p for job in jobs for p in (job.hr, job.lr) if p is not None):
+        try:
+            return [SharedFile(f"the dataset folder {path.parent}", str(path), path.stat().st_size)]
+        except OSError:
+            continue
+    return []
 
 
 def _with_degradations(jobs: list[PairJob], records: list[dict] | None, layout: Layout) -> list[PairJob]:
@@ -306,10 +315,10 @@ def _with_degradations(jobs: list[PairJob], records: list[dict] | None, layout: 
 
 
 def inspect_layout(
-    layout: Layout, workers: int = 1, on_progress: Callable[[int, int], None] | None = None
+    layout: Layout, executor: Executor | None = None, on_progress: Callable[[int, int], None] | None = None
 ) -> tuple[InspectReport, Scan]:
     start = time.perf_counter()
-    scan = scan_dataset(layout, workers, on_progress)
+    scan = scan_dataset(layout, executor, on_progress)
     report = build_report(scan)
     report.seconds = time.perf_counter() - start
     return report, scan

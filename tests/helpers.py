@@ -28,6 +28,7 @@ from rich.console import Console
 
 from sr_train.weights import safe_pickle
 from srdata.build_options import BuildOptions
+from srdata.executor import LocalExecutor
 from srdata.inspect import inspect_layout
 from srdata.layout import resolve_layout
 
@@ -76,7 +77,7 @@ def manifest(out: Path) -> list[dict]:
 
 def inspect_dataset(ds, hr_dir=None, lr_dir=None, scale=None, workers: int = 1):
     """(report, scan) of `srdata inspect` on a dataset folder or an HR/LR folder pair."""
-    return inspect_layout(resolve_layout(ds, hr_dir, lr_dir, scale), workers)
+    return inspect_layout(resolve_layout(ds, hr_dir, lr_dir, scale), LocalExecutor(workers))
 
 
 # --------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from rich.table import Table
 from srdata.atomic import write_json
 from srdata.cliutil import default_workers, progress_bar
 from srdata.errors import UserError
+from srdata.executor import LocalExecutor
 from srdata.inspect import InspectReport, SizeSummary, inspect_layout, sheet_pairs
 from srdata.layout import resolve_layout
 from srdata.sheet import DEFAULT_ROWS, write_sheet
@@ -48,7 +49,7 @@ def inspect_command(
         def on_progress(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        report, scan = inspect_layout(layout, workers or default_workers(), on_progress)
+        report, scan = inspect_layout(layout, LocalExecutor(workers or default_workers()), on_progress)
 
     out = Console()
     _print_report(out, report)
