@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from helpers import ROOT, SAMPLES, write_png  # noqa: F401 (ROOT: imported from here by tests)
+from helpers import ROOT, SAMPLES, start_scheduler, write_png  # noqa: F401 (ROOT: imported from here by tests)
 
 
 @pytest.fixture(scope="session")
@@ -29,3 +29,17 @@ def pairs_dir(tmp_path_factory, samples_dir) -> Path:
         write_png(root / split / f"im{i}.png", hr)
         write_png(root / f"{split}_lq" / f"im{i}.png", lr)
     return root
+
+
+@pytest.fixture(scope="module")
+def dask_cluster(tmp_path_factory):
+    """A `dask scheduler` and two `dask worker` processes (one thread each) on localhost."""
+    folder = tmp_path_factory.mktemp("dask")
+    cluster = start_scheduler(folder)
+    try:
+        for _ in range(2):
+            cluster.add_worker(folder)
+        cluster.wait_for_workers(2)
+        yield cluster
+    finally:
+        cluster.stop()

@@ -12,11 +12,17 @@ from __future__ import annotations
 import collections
 import io
 import json
+import multiprocessing
 import os
 import pickle
+import signal
 import struct
 import subprocess
+import sys
+import time
 import zipfile
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterable
@@ -28,7 +34,7 @@ from rich.console import Console
 
 from sr_train.weights import safe_pickle
 from srdata.build_options import BuildOptions
-from srdata.executor import LocalExecutor
+from srdata.executor import Executor, LocalExecutor, in_worker
 from srdata.inspect import inspect_layout
 from srdata.layout import resolve_layout
 
@@ -78,6 +84,94 @@ def manifest(out: Path) -> list[dict]:
 def inspect_dataset(ds, hr_dir=None, lr_dir=None, scale=None, workers: int = 1):
     """(report, scan) of `srdata inspect` on a dataset folder or an HR/LR folder pair."""
     return inspect_layout(resolve_layout(ds, hr_dir, lr_dir, scale), LocalExecutor(workers))
+
+
+def noise_image(seed: int, width: int, height: int) -> np.ndarray:
+    """Random BGR noise: a PNG of it is large and slow to encode (writes take a while)."""
+    return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+class RacingExecutor(Executor):
+    """Runs every item twice at the same time, in two processes, and returns the first attempt's
+    results: two attempts of one task racing, as on a cluster when a worker declared dead was
+    still running, or when a killed client's chunk still runs while the command is re-run."""
+
+    def __init__(self):
+        super().__init__()
+        self.pool = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"))
+
+    def map(self, fn, items, args=(), shared=(), output_dir=None, on_done=None, name_of=str) -> list:
+        results = []
+        for item in items:
+            first, second = (self.pool.submit(in_worker, fn, item, args) for _ in range(2))
+            results.append(first.result())
+            second.result()
+        return results
+
+    def close(self) -> None:
+        self.pool.shutdown()
+
+
+# ---------------------------------------------------------------------------------------------
+# Dask clusters on localhost, started as the README tells users to (`dask scheduler`, `dask worker`)
+
+
+@dataclass
+class DaskCluster:
+    address: str
+    processes: list[subprocess.Popen] = field(default_factory=list)
+
+    def add_worker(self, cwd: Path, prefix: tuple[str, ...] = ()) -> subprocess.Popen:
+        """A `dask worker` process (a nanny and its worker, one thread) started in cwd, optionally
+        through a command prefix (e.g. one that enters another mount namespace)."""
+        command = [*prefix, str(_dask()), "worker", self.address, "--nthreads", "1", "--no-dashboard",
+                   "--host", "127.0.0.1", "--death-timeout", "60"]
+        proc = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+        self.processes.append(proc)
+        return proc
+
+    def client(self):
+        from distributed import Client  # the optional extra; only cluster tests need it
+
+        return Client(self.address, set_as_default=False, timeout=30)
+
+    def wait_for_workers(self, n: int) -> None:
+        with self.client() as client:
+            client.wait_for_workers(n, timeout=120)
+
+    def stop(self) -> None:
+        for proc in reversed(self.processes):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.processes:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def _dask() -> Path:
+    return Path(sys.executable).parent / "dask"
+
+
+def start_scheduler(folder: Path, **config: str) -> DaskCluster:
+    """`dask scheduler` on a free localhost port (Dask config from `config`, e.g.
+    allowed_failures="0"); its address is read from its scheduler file."""
+    info = folder / "scheduler.json"
+    env = {**os.environ, **{f"DASK_DISTRIBUTED__SCHEDULER__{k.upper()}": v for k, v in config.items()}}
+    proc = subprocess.Popen([str(_dask()), "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                             "--scheduler-file", str(info)], cwd=folder, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True, env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            return DaskCluster(json.loads(info.read_text())["address"], [proc])
+        except (OSError, ValueError, KeyError):
+            time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGKILL)
+    raise RuntimeError("dask scheduler did not start")
 
 
 # --------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from srdata.build import BuildReport, build_dataset
 from srdata.build_options import GROUP_BY, BuildOptions, parse_range, parse_size
+from srdata.commands.executors import cluster_option, open_executor
 from srdata.imageio import DEFAULT_MAX_PIXELS
 from srdata.dedup import DEFAULT_THRESHOLD
 from srdata.degrade import FILTERS
@@ -36,6 +37,7 @@ def build_command(
     group_by: str = typer.Option("video", "--group-by", help=f"Keep in one split all frames of a: {'|'.join(GROUP_BY)} (frames.jsonl of srdata frames)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the split and of random degradations."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Parallel workers (default: all cores)."),
+    cluster: Optional[str] = cluster_option(),
     png_level: int = typer.Option(1, "--png-level", help="PNG compression level 0-9."),
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", help="Refuse sources with more pixels."),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 if any source was rejected."),
@@ -51,7 +53,9 @@ def build_command(
         dedup=dedup, dedup_threshold=dedup_threshold, group_by=group_by, seed=seed, workers=workers,
         png_level=png_level, max_pixels=max_pixels, strict=strict,
     )
-    report = build_dataset(opts, progress=True)
+    opts.validate()  # bad options fail before connecting to a cluster
+    with open_executor(cluster, workers) as executor:
+        report = build_dataset(opts, progress=True, executor=executor)
     console = Console()
     console.print(summary_table(report, group_by))
     if report.rejected:
@@ -77,6 +81,8 @@ def summary_table(report: BuildReport, group_by: str) -> Table:
         table.add_row(f"rejected: {reason}", str(n))
     table.add_row("sources decoded", str(report.decoded))
     table.add_row("PNG files written", str(report.written))
+    for worker, images in report.by_worker.items():
+        table.add_row(f"images run by {worker}", str(images))
     if report.decoded and report.seconds > 0:
         table.add_row("time", f"{report.seconds:.1f} s ({report.decoded / report.seconds:.1f} sources/s)")
     else:

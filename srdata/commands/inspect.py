@@ -12,9 +12,9 @@ from rich.console import Console
 from rich.table import Table
 
 from srdata.atomic import write_json
-from srdata.cliutil import default_workers, progress_bar
+from srdata.cliutil import progress_bar
+from srdata.commands.executors import cluster_option, open_executor
 from srdata.errors import UserError
-from srdata.executor import LocalExecutor
 from srdata.inspect import InspectReport, SizeSummary, inspect_layout, sheet_pairs
 from srdata.layout import resolve_layout
 from srdata.sheet import DEFAULT_ROWS, write_sheet
@@ -32,24 +32,26 @@ def inspect_command(
     sheet_rows: int = typer.Option(DEFAULT_ROWS, "--sheet-rows", help="Pairs on the contact sheet."),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 if any problem is found."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Parallel workers (default: all cores)."),
+    cluster: Optional[str] = cluster_option(),
     seed: int = typer.Option(0, "--seed", help="Seed of the contact sheet's sample."),
 ) -> None:
     """Show per-split stats, problems that would hurt training, and the bicubic baseline."""
-    if workers is not None and workers < 1:
-        raise UserError(f"--workers {workers}: use 1 or more")
     if sheet_rows < 1:
         raise UserError(f"--sheet-rows {sheet_rows}: use 1 or more")
     if sheet is not None and sheet.suffix.lower() != ".png":
         raise UserError(f"--sheet {sheet}: the contact sheet is a PNG; give a path ending in .png")
 
     layout = resolve_layout(ds, hr, lr, scale)  # bad folders/options fail before any output
-    with progress_bar("pairs", Console(stderr=True).is_terminal, transient=True) as progress:
+    with open_executor(cluster, workers) as executor, \
+            progress_bar("pairs", Console(stderr=True).is_terminal, transient=True) as progress:
         task = progress.add_task("inspect", total=None)
 
         def on_progress(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        report, scan = inspect_layout(layout, LocalExecutor(workers or default_workers()), on_progress)
+        report, scan = inspect_layout(layout, executor, on_progress)
+    if executor.done_by:
+        Console().print("pairs run by " + ", ".join(f"{w} {n}" for w, n in executor.done_by.items()))
 
     out = Console()
     _print_report(out, report)
