@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/build.py
 	$(BIN)/python bench/dedup.py
 	$(BIN)/python bench/frames.py
+	$(BIN)/python bench/cluster.py
 	OMP_NUM_THREADS=1 $(BIN)/python bench/predict.py
 
 clean:
