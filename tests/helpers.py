@@ -375,6 +375,22 @@ def basicsr_names(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return renamed
 
 
+def old_esrgan_names(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """srkit RRDBNet names -> the original ESRGAN's one-Sequential names (x4 layout; written out here
+    independently of sr_train.models.rrdbnet)."""
+    nb = len({name.split(".")[1] for name in state if name.startswith("RRDB_trunk.")})
+    top = {"conv_first": "model.0", "trunk_conv": f"model.1.sub.{nb}", "upconv1": "model.3", "upconv2": "model.6",
+           "HRconv": "model.8", "conv_last": "model.10"}
+    renamed = collections.OrderedDict()
+    for name, value in state.items():
+        parts = name.split(".")
+        if parts[0] == "RRDB_trunk":  # RRDB_trunk.i.RDBk.convj.param -> model.1.sub.i.RDBk.convj.0.param
+            renamed[f"model.1.sub.{parts[1]}.{parts[2]}.{parts[3]}.0.{parts[4]}"] = value
+        else:
+            renamed[f"{top[parts[0]]}.{parts[1]}"] = value
+    return renamed
+
+
 def write_png(path: Path, img: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
@@ -509,3 +525,40 @@ def fade(frames: list[np.ndarray], to_black: int) -> list[np.ndarray]:
         index = len(out) - to_black + k
         out[index] = np.rint(out[index] * factor).astype(np.uint8)
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# torch and spandrel (test extra): the other side of srkit's BasicSR export
+
+
+def import_spandrel():
+    """spandrel, imported so that it works with torch's CPU wheel.
+
+    PyPI's torchvision wheels (spandrel depends on torchvision) are CUDA builds: against the CPU
+    torch that the test extra pins, torchvision's C extension cannot load, and torchvision 0.28 then
+    fails on import when it registers fake kernels for two of that extension's ops (`nms`, `qnms`),
+    whatever the caller wanted. spandrel imports torchvision for two architectures srkit never
+    uses (LaMa, RestoreFormer), so when the extension cannot load, those two op schemas are
+    declared first and torchvision's import completes; nothing srkit's tests run calls them.
+    """
+    import glob
+    import importlib.util
+
+    import torch
+
+    spec = importlib.util.find_spec("torchvision")
+    extensions = glob.glob(os.path.join(os.path.dirname(spec.origin), "_C.*")) if spec else []
+    try:
+        for path in extensions:
+            torch.ops.load_library(path)
+        usable = bool(extensions)
+    except OSError:
+        usable = False
+    if not usable and not hasattr(import_spandrel, "library"):
+        library = torch.library.Library("torchvision", "DEF")
+        for op in ("nms", "qnms"):
+            library.define(f"{op}(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+        import_spandrel.library = library  # keep the definitions alive for the session
+    import spandrel
+
+    return spandrel

@@ -62,10 +62,11 @@ def init_weights(model: paddle.nn.Layer, seed: int) -> None:
     model.init_weights(np.random.default_rng(seed))
 
 
-def to_srkit_names(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """A foreign state dict under srkit's parameter names. Only BasicSR's RRDBNet needs renaming:
-    PaddleGAN's RRDBNet and Real-ESRGAN's SRVGGNetCompact already use srkit's names."""
-    return rrdbnet.from_basicsr_names(state) if rrdbnet.has_basicsr_names(state) else dict(state)
+def to_srkit_names(state: dict[str, np.ndarray], source: str = "weights") -> dict[str, np.ndarray]:
+    """A foreign state dict under srkit's parameter names. Only RRDBNet has other names (BasicSR's,
+    the original ESRGAN's); PaddleGAN's, BSRGAN's and RealSR's RRDBNet and Real-ESRGAN's
+    SRVGGNetCompact already use srkit's names."""
+    return rrdbnet.from_foreign_names(state, source)
 
 
 def infer_arch(state: dict[str, np.ndarray], source: str = "weights") -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import numpy as np
 import paddle
@@ -110,35 +111,91 @@ class RRDBNet(nn.Layer):
 
 
 # ------------------------------------------------------------------------------ other projects' names
-# srkit's names are PaddleGAN's. BasicSR/Real-ESRGAN name the same layers differently:
-# BasicSR layer name -> srkit name (the trunk's blocks are renamed by regex).
-BASICSR_RENAMES = {
-    "conv_body": "trunk_conv",
-    "conv_up1": "upconv1",
-    "conv_up2": "upconv2",
-    "conv_hr": "HRconv",
-}
-BASICSR_BLOCK = re.compile(r"^body\.(\d+)\.rdb([123])\.(conv[1-5]\.(?:weight|bias))$")
-TRUNK_BLOCK = re.compile(r"^RRDB_trunk\.(\d+)\.RDB1\.conv1\.weight$")
+# srkit's names are PaddleGAN's (BSRGAN and RealSR use them too). Two other projects name the same
+# parameters differently; each naming is one table, read in both directions (`name_table`): the
+# trunk's dense-block convs follow a pattern, the six other layers are named one by one.
 
 
-def has_basicsr_names(state: dict) -> bool:
-    return any(BASICSR_BLOCK.match(name) for name in state)
+@dataclass(frozen=True)
+class Naming:
+    project: str
+    block: str  # a trunk dense-block conv parameter: {i} block, {k} dense block 1-3, {j} conv 1-5, {p} weight|bias
+    layers: dict[str, str]  # srkit layer -> this project's layer ({nb}: the number of trunk blocks)
+
+    def block_name(self, i: int, k: int = 1, j: int = 1, p: str = "weight") -> str:
+        return self.block.format(i=i, k=k, j=j, p=p)
 
 
-def from_basicsr_names(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Rename BasicSR RRDBNet keys (`body.{i}.rdb{k}.conv{j}`, `conv_body`, `conv_up1/2`, `conv_hr`)
-    to srkit's/PaddleGAN's (`RRDB_trunk.{i}.RDB{k}.conv{j}`, `trunk_conv`, `upconv1/2`, `HRconv`)."""
-    renamed = {}
-    for name, value in state.items():
-        block = BASICSR_BLOCK.match(name)
-        if block:
-            index, rdb, rest = block.groups()
-            renamed[f"RRDB_trunk.{index}.RDB{rdb}.{rest}"] = value
-            continue
-        layer, _, param = name.partition(".")
-        renamed[f"{BASICSR_RENAMES.get(layer, layer)}.{param}"] = value
-    return renamed
+SRKIT = Naming("srkit/PaddleGAN/BSRGAN/RealSR", "RRDB_trunk.{i}.RDB{k}.conv{j}.{p}",
+               {layer: layer for layer in ("conv_first", "trunk_conv", "upconv1", "upconv2", "HRconv", "conv_last")})
+BASICSR = Naming("BasicSR/Real-ESRGAN", "body.{i}.rdb{k}.conv{j}.{p}",
+                 {"conv_first": "conv_first", "trunk_conv": "conv_body", "upconv1": "conv_up1", "upconv2": "conv_up2",
+                  "HRconv": "conv_hr", "conv_last": "conv_last"})
+# The original ESRGAN code: one nn.Sequential `model` (conv, shortcut(trunk + conv), upsample + conv
+# + lrelu twice, conv, lrelu, conv), each dense-block conv wrapped in its own Sequential (`.0`).
+OLD_ESRGAN = Naming("ESRGAN (old arch)", "model.1.sub.{i}.RDB{k}.conv{j}.0.{p}",
+                    {"conv_first": "model.0", "trunk_conv": "model.1.sub.{nb}", "upconv1": "model.3",
+                     "upconv2": "model.6", "HRconv": "model.8", "conv_last": "model.10"})
+FOREIGN_NAMINGS = (BASICSR, OLD_ESRGAN)
+
+
+def name_table(naming: Naming, nb: int) -> dict[str, str]:
+    """srkit name -> `naming`'s name, for every parameter of an RRDBNet with `nb` trunk blocks."""
+    def layer(name: str) -> dict[str, str]:
+        return {f"{name}.{p}": f"{naming.layers[name].format(nb=nb)}.{p}" for p in ("weight", "bias")}
+
+    table = layer("conv_first")  # in the network's order, as BasicSR's files list them
+    for i in range(nb):
+        for k in (1, 2, 3):
+            for j in range(1, 6):
+                for p in ("weight", "bias"):
+                    table[SRKIT.block_name(i, k, j, p)] = naming.block_name(i, k, j, p)
+    for name in ("trunk_conv", "upconv1", "upconv2", "HRconv", "conv_last"):
+        table.update(layer(name))
+    return table
+
+
+def count_blocks(state: dict, naming: Naming) -> int:
+    """Trunk blocks 0, 1, ... present in `state` under `naming` (a gap ends the count: the keys after
+    it stay unmapped and are reported by the state check)."""
+    nb = 0
+    while naming.block_name(nb) in state:
+        nb += 1
+    return nb
+
+
+def naming_of(state: dict) -> Naming | None:
+    """The foreign naming `state` uses, or None (srkit's own names, or not an RRDBNet)."""
+    return next((naming for naming in FOREIGN_NAMINGS if naming.block_name(0) in state), None)
+
+
+def from_foreign_names(state: dict[str, np.ndarray], source: str) -> dict[str, np.ndarray]:
+    """`state` under srkit's names when it uses BasicSR's or old ESRGAN's; other keys are kept as they
+    are (so the state check names them). Old-arch files that srkit's network cannot hold are refused."""
+    naming = naming_of(state)
+    if naming is None:
+        return dict(state)
+    if naming is OLD_ESRGAN:
+        check_old_esrgan(state, source)
+    inverse = {theirs: ours for ours, theirs in name_table(naming, count_blocks(state, naming)).items()}
+    return {inverse.get(name, name): value for name, value in state.items()}
+
+
+OLD_TOP_LAYER = re.compile(r"^model\.(\d+)\.(?:weight|bias)$")
+
+
+def check_old_esrgan(state: dict, source: str) -> None:
+    """UserError for old-arch files other than ESRGAN's x4 layout: srkit's RRDBNet has exactly two
+    upsampling stages (x2 and x1 go through pixel-unshuffle first), and no ESRGAN+ 1x1 convs."""
+    if any(".conv1x1." in name for name in state):
+        raise UserError(f"{source}: an ESRGAN+ model (dense blocks with conv1x1 layers): srkit's RRDBNet "
+                        "has no such layers; not supported")
+    top = {int(m.group(1)) for m in map(OLD_TOP_LAYER.match, state) if m}
+    stages = (max(top, default=0) + 1 - 5) // 3  # conv, trunk, 3 layers per stage, conv, lrelu, conv
+    if stages != 2:
+        raise UserError(f"{source}: an old-arch ESRGAN with {stages} upsampling stage(s) (x{2 ** max(stages, 0)}): "
+                        "srkit's RRDBNet has two (x4; x2 and x1 pixel-unshuffle the input first, as BasicSR "
+                        "does); convert the model with a x4 layout or use another model")
 
 
 def is_rrdbnet_state(state: dict) -> bool:
@@ -151,13 +208,13 @@ def arch_from_state(state: dict[str, np.ndarray], source: str) -> dict:
     in_nc × unshuffle², unshuffle 1/2/4 for ×4/×2/×1, taking in_nc = out_nc)."""
     nf, first_in = param_shape(state, "conv_first.weight", source, 4)[:2]
     out_nc = param_shape(state, "conv_last.weight", source, 4)[0]
-    blocks = sorted(int(m.group(1)) for m in map(TRUNK_BLOCK.match, state) if m)
-    if not blocks:
+    nb = count_blocks(state, SRKIT)
+    if not nb:
         raise UserError(f"{source}: RRDBNet weights without RRDB_trunk blocks: the file is not a complete model")
-    gc = param_shape(state, f"RRDB_trunk.{blocks[0]}.RDB1.conv1.weight", source, 4)[0]
+    gc = param_shape(state, SRKIT.block_name(0), source, 4)[0]
     scale, in_nc = 4, first_in
     for unshuffle, candidate in ((2, 2), (4, 1)):
         if first_in == out_nc * unshuffle * unshuffle:
             scale, in_nc = candidate, out_nc
-    return {"arch": "rrdbnet", "in_nc": in_nc, "out_nc": out_nc, "nf": nf, "nb": len(blocks), "gc": gc,
+    return {"arch": "rrdbnet", "in_nc": in_nc, "out_nc": out_nc, "nf": nf, "nb": nb, "gc": gc,
             "scale": scale}

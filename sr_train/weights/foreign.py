@@ -6,8 +6,11 @@ Formats (told apart by content, not by extension):
   `StructuredToParameterName@@`) or nested (`{"generator": ..., "discriminator": ...}`, as
   PaddleGAN's trainer writes `iter_N_weight.pdparams`; newer Paddle pickles each tensor as a
   `(name, array)` tuple there).
-- BasicSR / Real-ESRGAN `.pth` (`torch.save`, zip or legacy): the state dict under `params_ema`
-  (preferred: the EMA is what Real-ESRGAN releases), `params`, or bare.
+- PyTorch files (`torch.save`, zip or legacy, whatever the extension: `.pth`, `.pt`, `.ckpt`): the
+  state dict bare or under one of the keys spandrel (chaiNNer) unwraps (`params_ema` preferred: the
+  EMA is what Real-ESRGAN releases), or alone inside a one-key dict; a `module.` (DataParallel) or
+  `netG.` prefix on every name is removed. BasicSR/Real-ESRGAN, original ESRGAN, BSRGAN/RealSR and
+  SRVGGNetCompact names are all understood (`sr_train.models.to_srkit_names`).
 - A `.safetensors` file under another extension (`paddle.save(..., safetensors=True)`).
 Every pickle goes through `sr_train.weights.safe_pickle`, which refuses anything but arrays.
 
@@ -18,7 +21,7 @@ architecture (`sr_train.models.to_srkit_names`, `infer_arch`).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,9 +31,13 @@ from sr_train.weights.safe_pickle import load_file
 from sr_train.weights.srkit import looks_like_safetensors, read_weights_file
 from srdata.errors import UserError
 
-# Containers that hold the generator, most preferred first: BasicSR's EMA and raw weights,
-# PaddleGAN's trainer checkpoints.
-GENERATOR_KEYS = ("params_ema", "params", "generator")
+# Containers that hold the generator, most preferred first: BasicSR's EMA (both spellings) and raw
+# weights, PaddleGAN's trainer checkpoints, then the other wrappers spandrel unwraps (Lightning
+# `.ckpt`, training scripts' `model`/`net`).
+GENERATOR_KEYS = ("params_ema", "params-ema", "params", "generator", "model_state_dict", "state_dict", "model", "net")
+EMA_CONTAINERS = ("params_ema", "params-ema", "ema")
+# Name prefixes removed when every parameter has them: DataParallel's, and BasicSR-style `netG.`.
+COMMON_PREFIXES = ("module.", "netG.")
 # Bookkeeping entries `paddle.save` adds next to the parameters.
 PADDLE_NAME_TABLE = "StructuredToParameterName@@"
 PADDLE_SPLIT_INFO = "UnpackBigParamInfor@@"  # (sic) Paddle's spelling
@@ -44,6 +51,12 @@ class ForeignWeights:
     state: dict[str, np.ndarray]
     format: str  # "torch", "paddle pickle" or "safetensors"
     container: str | None  # e.g. "params_ema"; None for a bare state dict
+    meta: dict = field(default_factory=dict)  # a srkit file's metadata (training record); {} for others
+
+    @property
+    def is_ema(self) -> bool:
+        """True when the weights are an exponential moving average (by their container's name)."""
+        return self.container in EMA_CONTAINERS
 
 
 def read_foreign(path: str | Path) -> tuple[dict | None, dict[str, np.ndarray]]:
@@ -61,16 +74,16 @@ def read_foreign_detailed(path: str | Path) -> ForeignWeights:
         return _read_safetensors(path)
     kind, tree = load_file(path)
     state, container = _pick_generator(tree, path)
-    state = to_srkit_names(_clean_state(state, path))
+    state = to_srkit_names(_clean_state(state, path), str(path))
     return ForeignWeights(infer_arch(state, source=str(path)), state,
                           "torch" if kind == "torch" else "paddle pickle", container)
 
 
 def _read_safetensors(path: Path) -> ForeignWeights:
     weights = read_weights_file(path)
-    state = to_srkit_names(_clean_state(weights.preferred(), path))
+    state = to_srkit_names(_clean_state(weights.preferred(), path), str(path))
     arch = weights.arch if weights.arch is not None else infer_arch(state, source=str(path))
-    return ForeignWeights(arch, state, "safetensors", "ema" if weights.ema else None)
+    return ForeignWeights(arch, state, "safetensors", "ema" if weights.ema else None, weights.meta)
 
 
 def _is_array_like(value) -> bool:
@@ -89,15 +102,21 @@ def _is_state_dict(tree) -> bool:
 
 
 def _pick_generator(tree, path: Path) -> tuple[dict, str | None]:
-    """The generator's state dict inside a loaded file, and the key it was under (None if bare)."""
+    """The generator's state dict inside a loaded file, and the key it was under (None if bare):
+    the tree itself, else under the first of GENERATOR_KEYS holding one, else inside the only entry
+    of a one-key dict."""
     if not isinstance(tree, dict):
         raise UserError(f"{path}: holds a {type(tree).__name__}, not a dict of weights: "
-                        "expected a state dict (or one under params_ema/params/generator)")
+                        f"expected a state dict (or one under {', '.join(GENERATOR_KEYS)})")
     if _is_state_dict(tree):
         return tree, None
     for key in GENERATOR_KEYS:
         if isinstance(tree.get(key), dict) and _is_state_dict(tree[key]):
             return tree[key], key
+    if len(tree) == 1:
+        (key, inner), = tree.items()
+        if isinstance(inner, dict) and _is_state_dict(inner):
+            return inner, str(key)
     shown = ", ".join(repr(k) for k in list(tree)[:8])
     raise UserError(f"{path}: no generator weights found (top-level keys: {shown}): expected a state dict "
                     f"or one under {', '.join(GENERATOR_KEYS)}")
@@ -105,7 +124,7 @@ def _pick_generator(tree, path: Path) -> tuple[dict, str | None]:
 
 def _clean_state(state: dict, path: Path) -> dict[str, np.ndarray]:
     """Plain `name -> array` with floats as float32: Paddle's bookkeeping dropped, split arrays joined,
-    `(name, array)` tuples unwrapped, a DataParallel `module.` prefix removed."""
+    `(name, array)` tuples unwrapped, a `module.` or `netG.` prefix on every name removed."""
     state = _join_split_params(dict(state), path)
     state.pop(PADDLE_NAME_TABLE, None)
     clean: dict[str, np.ndarray] = {}
@@ -114,8 +133,9 @@ def _clean_state(state: dict, path: Path) -> dict[str, np.ndarray]:
         if not isinstance(name, str) or not isinstance(array, np.ndarray) or array.dtype.kind not in "fiub":
             raise UserError(f"{path}: entry {name!r} is not a numeric array: not a weights file srkit can read")
         clean[name] = np.ascontiguousarray(array.astype(np.float32) if array.dtype.kind == "f" else array)
-    if clean and all(name.startswith("module.") for name in clean):
-        clean = {name[len("module."):]: value for name, value in clean.items()}
+    for prefix in COMMON_PREFIXES:
+        if clean and all(name.startswith(prefix) for name in clean):
+            clean = {name[len(prefix):]: value for name, value in clean.items()}
     return clean
 
 

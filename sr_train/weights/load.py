@@ -19,13 +19,15 @@ from srdata.errors import UserError
 def read_weights(path: str | os.PathLike) -> tuple[dict | None, dict[str, np.ndarray]]:
     """(arch or None, generator state dict with srkit's names), EMA preferred when present.
 
-    `.safetensors` is srkit's own format (`sr_train.weights.srkit`); any other file goes to
-    `sr_train.weights.foreign.read_foreign`.
+    A `.safetensors` file with an architecture record is srkit's own (`sr_train.weights.srkit`);
+    any other file, including a `.safetensors` of another project (BasicSR names, say), goes to
+    `sr_train.weights.foreign.read_foreign`, which renames its parameters.
     """
-    if Path(path).suffix.lower() != SUFFIX:
-        return read_foreign(path)
-    weights = read_weights_file(path)
-    return weights.arch, weights.preferred()
+    if Path(path).suffix.lower() == SUFFIX:
+        weights = read_weights_file(path)
+        if weights.arch is not None:
+            return weights.arch, weights.preferred()
+    return read_foreign(path)
 
 
 def load_model(path: str | os.PathLike, arch_override: dict | None = None):

@@ -383,6 +383,9 @@ def load_torch_zip(path: str | Path) -> Any:
             )
         prefix = pickles[0][: -len("data.pkl")]
         names = set(archive.namelist())
+        if f"{prefix}constants.pkl" in names or any(name.startswith(f"{prefix}code/") for name in names):
+            raise UserError(f"{source}: a TorchScript model (torch.jit.save), not a state dict: only weights "
+                            "can be read; save them with torch.save(model.state_dict(), PATH)")
         big_endian = (
             f"{prefix}byteorder" in names and archive.read(f"{prefix}byteorder").strip() == b"big"
         )
