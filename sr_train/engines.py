@@ -73,9 +73,10 @@ def open_engine(weights: str | os.PathLike, engine: str = DEFAULT_ENGINE, cache_
 def _open_export(folder: Path, engine: str) -> Engine:
     info = read_info(folder)
     if engine not in info.formats:
+        runnable = [fmt for fmt in info.formats if fmt in ENGINES]
+        other = f"choose --engine {runnable[0]}" if runnable else "pass one of its weights files as --weights"
         raise UserError(f"{folder}: has no {engine} export (it has {', '.join(info.formats)}): "
-                        f"run `sr-train export --format {engine} --out {folder}` or choose --engine "
-                        f"{info.formats[0]}")
+                        f"run `sr-train export --format {engine} --out {folder}` or {other}")
     if engine == "onnx":
         model, tile = OnnxRunner(folder / ONNX_NAME, info.input_multiple), ONNX_TILE
     else:

@@ -1,12 +1,14 @@
-"""Export a trained generator for deployment: a Paddle inference model or an ONNX file.
+"""Export a trained generator for deployment or sharing: a Paddle inference model, an ONNX file, or
+BasicSR/Real-ESRGAN files.
 
-An export folder holds `model.json` + `model.pdiparams` (format "paddle", `paddle.jit.save`) and/or
-`model.onnx` (format "onnx", converted by paddle2onnx from the same jit-saved program), plus
-`srkit.json`, which records the architecture, scale and input multiple so that
-`sr-train predict --weights FOLDER` can run the export without the original weights. Every
-export has dynamic batch, height and width. The ONNX file is verified against Paddle on a test
-image before it is put in place: paddle2onnx has converted ops wrongly before (Paddle's
-leaky_relu, see sr_train/models/ops.py), and a wrong export must not be shipped silently.
+An export folder holds `model.json` + `model.pdiparams` (format "paddle", `paddle.jit.save`),
+`model.onnx` (format "onnx", converted by paddle2onnx from the same jit-saved program) and/or
+`model.pth` + `model.safetensors` (format "basicsr", `sr_train.weights.basicsr`), plus `srkit.json`,
+which records the architecture, scale and input multiple so that `sr-train predict --weights FOLDER`
+can run a paddle or onnx export without the original weights. Paddle and ONNX exports have dynamic
+batch, height and width. The ONNX file is verified against Paddle on a test image before it is put
+in place: paddle2onnx has converted ops wrongly before (Paddle's leaky_relu, see
+sr_train/models/ops.py), and a wrong export must not be shipped silently.
 """
 
 from __future__ import annotations
@@ -21,11 +23,15 @@ from pathlib import Path
 import numpy as np
 
 from sr_train import quiet_paddle_logs
+from sr_train.models import build_model, complete_arch
 from sr_train.onnx_runner import OnnxRunner
+from sr_train.weights.basicsr import write_basicsr
+from sr_train.weights.foreign import read_foreign_detailed
+from sr_train.weights.load import load_model, set_state_checked
 from srdata.atomic import write_json
 from srdata.errors import UserError
 
-FORMATS = ("paddle", "onnx")
+FORMATS = ("paddle", "onnx", "basicsr")
 MODEL_STEM = "model"  # jit.save prefix inside the export folder
 ONNX_NAME = "model.onnx"
 INFO_NAME = "srkit.json"
@@ -49,15 +55,35 @@ class ExportInfo:
 def export_weights(weights: str | os.PathLike, fmt: str, out_dir: str | os.PathLike) -> Path:
     """Load `weights` (any format `load_model` reads) and export it as `fmt` into `out_dir`.
 
-    Returns the main file written (`model.json` or `model.onnx`).
+    Returns the main file written (`model.json`, `model.onnx` or `model.pth`).
     """
-    from sr_train.weights.load import load_model
-
     if fmt not in FORMATS:
         raise UserError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
     quiet_paddle_import()
+    if fmt == "basicsr":
+        return export_basicsr(weights, out_dir)
     model = load_model(weights)
     return export_model(model, fmt, out_dir, weights_sha256=file_sha256(weights))
+
+
+def export_basicsr(weights: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
+    """`model.pth` + `model.safetensors` with BasicSR's names, the EMA when the file has one."""
+    found = read_foreign_detailed(weights)
+    arch = complete_arch(found.arch)
+    model = build_model(arch)
+    set_state_checked(model, found.state, weights)  # the weights fit their architecture
+    out_dir = _export_folder(out_dir)
+    written = write_basicsr(out_dir, arch, found.state, ema=found.is_ema)
+    _update_info(out_dir, model, "basicsr", file_sha256(weights))
+    return written[0]
+
+
+def _export_folder(out_dir: str | os.PathLike) -> Path:
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out {out_dir}: exists and is not a folder: choose a folder name")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return out_dir
 
 
 def quiet_paddle_import():
@@ -70,10 +96,7 @@ def quiet_paddle_import():
 
 def export_model(model, fmt: str, out_dir: str | os.PathLike, weights_sha256: str = "") -> Path:
     """Export a loaded srkit model (eval mode) as `fmt` into `out_dir`; files appear atomically."""
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UserError(f"--out {out_dir}: exists and is not a folder: choose a folder name")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = _export_folder(out_dir)
     with tempfile.TemporaryDirectory(prefix=".export-", suffix=".tmp", dir=out_dir) as tmp:
         prefix = save_inference_model(model, Path(tmp) / MODEL_STEM)
         if fmt == "paddle":

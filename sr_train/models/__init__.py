@@ -16,7 +16,8 @@ from sr_train.models.compact import Compact
 from sr_train.models.rrdbnet import RRDBNet
 from srdata.errors import UserError
 
-__all__ = ["RRDBNet", "Compact", "build_model", "init_weights", "infer_arch", "to_srkit_names", "ARCHS"]
+__all__ = ["RRDBNet", "Compact", "build_model", "init_weights", "infer_arch", "to_srkit_names", "to_basicsr_names",
+           "ARCHS"]
 
 ARCHS = ("rrdbnet", "compact")
 
@@ -67,6 +68,15 @@ def to_srkit_names(state: dict[str, np.ndarray], source: str = "weights") -> dic
     the original ESRGAN's); PaddleGAN's, BSRGAN's and RealSR's RRDBNet and Real-ESRGAN's
     SRVGGNetCompact already use srkit's names."""
     return rrdbnet.from_foreign_names(state, source)
+
+
+def to_basicsr_names(arch: dict, state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A srkit state (of the complete architecture `arch`) under BasicSR/Real-ESRGAN's names, as
+    spandrel (chaiNNer) and Real-ESRGAN's scripts load them; a UserError says why a network that
+    those projects cannot build is refused."""
+    if arch["arch"] == "rrdbnet":
+        return rrdbnet.to_basicsr(arch, state)
+    return compact.to_basicsr(arch, state)
 
 
 def infer_arch(state: dict[str, np.ndarray], source: str = "weights") -> dict:

@@ -143,3 +143,20 @@ def arch_from_state(state: dict[str, np.ndarray], source: str) -> dict:
     # that srkit shares, ReLU, is assumed (a LeakyReLU model would need its arch written by hand).
     return {"arch": "compact", "in_nc": in_nc, "out_nc": in_nc, "nf": nf, "nc": len(convs) - 2, "scale": scale,
             "skip": "nearest", "act": "prelu" if has_prelu else "relu"}
+
+
+def to_basicsr(arch: dict, state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The state as Real-ESRGAN names it (srkit's names are SRVGGNetCompact's), once the network is
+    one that SRVGGNetCompact computes and spandrel (chaiNNer) recognises; else a UserError."""
+    if arch["skip"] != "nearest":
+        raise UserError(f"Compact with skip {arch['skip']!r}: Real-ESRGAN's SRVGGNetCompact adds the "
+                        "nearest-upsampled input, so it would compute something else; train with "
+                        "model.skip=nearest to export it")
+    if arch["act"] != "prelu":
+        raise UserError(f"Compact with act {arch['act']!r}: spandrel (chaiNNer) recognises SRVGGNetCompact by "
+                        "its PReLU slopes (body.1.weight); train with model.act=prelu to export it")
+    def position(name: str) -> tuple[int, bool]:  # body.N.weight before body.N.bias, as torch lists them
+        _, index, param = name.split(".")
+        return int(index), param != "weight"
+
+    return {name: state[name] for name in sorted(state, key=position)}

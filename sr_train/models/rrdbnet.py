@@ -137,6 +137,7 @@ OLD_ESRGAN = Naming("ESRGAN (old arch)", "model.1.sub.{i}.RDB{k}.conv{j}.0.{p}",
                     {"conv_first": "model.0", "trunk_conv": "model.1.sub.{nb}", "upconv1": "model.3",
                      "upconv2": "model.6", "HRconv": "model.8", "conv_last": "model.10"})
 FOREIGN_NAMINGS = (BASICSR, OLD_ESRGAN)
+SPANDREL_GROWTH = 32  # spandrel (chaiNNer) and Real-ESRGAN's scripts build RRDBNet with 32 growth channels
 
 
 def name_table(naming: Naming, nb: int) -> dict[str, str]:
@@ -196,6 +197,16 @@ def check_old_esrgan(state: dict, source: str) -> None:
         raise UserError(f"{source}: an old-arch ESRGAN with {stages} upsampling stage(s) (x{2 ** max(stages, 0)}): "
                         "srkit's RRDBNet has two (x4; x2 and x1 pixel-unshuffle the input first, as BasicSR "
                         "does); convert the model with a x4 layout or use another model")
+
+
+def to_basicsr(arch: dict, state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A srkit RRDBNet state under BasicSR/Real-ESRGAN's names, in their order; UserError when the
+    projects that load such files could not build the network."""
+    if arch["gc"] != SPANDREL_GROWTH:
+        raise UserError(f"RRDBNet with gc {arch['gc']}: spandrel (chaiNNer) and Real-ESRGAN build it with "
+                        f"{SPANDREL_GROWTH} growth channels; train with model.gc={SPANDREL_GROWTH} to export it")
+    table = name_table(BASICSR, arch["nb"])
+    return {table[name]: state[name] for name in table}
 
 
 def is_rrdbnet_state(state: dict) -> bool:
