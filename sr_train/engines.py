@@ -17,9 +17,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from sr_train.export import (INFO_NAME, MODEL_STEM, ONNX_NAME, export_weights, file_sha256, quiet_paddle_import,
-                              read_info)
+from sr_train.export import INFO_NAME, MODEL_STEM, ONNX_NAME, export_weights, quiet_paddle_import, read_info
 from sr_train.onnx_runner import OnnxRunner
+from sr_train.provenance import file_sha256
 from sr_train.tiling import DEFAULT_TILE
 from srdata.errors import UserError
 

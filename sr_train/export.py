@@ -8,13 +8,13 @@ which records the architecture, scale and input multiple so that `sr-train predi
 can run a paddle or onnx export without the original weights. Paddle and ONNX exports have dynamic
 batch, height and width. The ONNX file is verified against Paddle on a test image before it is put
 in place: paddle2onnx has converted ops wrongly before (Paddle's leaky_relu, see
-sr_train/models/ops.py), and a wrong export must not be shipped silently.
+sr_train/models/ops.py), and a wrong export must not be shipped silently. The model card beside
+an export is `sr_train.model_card`'s.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import tempfile
 from dataclasses import dataclass
@@ -25,7 +25,8 @@ import numpy as np
 from sr_train import quiet_paddle_logs
 from sr_train.models import build_model, complete_arch
 from sr_train.onnx_runner import OnnxRunner
-from sr_train.weights.basicsr import write_basicsr
+from sr_train.provenance import file_sha256
+from sr_train.weights.basicsr import PTH_NAME, SAFETENSORS_NAME, write_basicsr
 from sr_train.weights.foreign import read_foreign_detailed
 from sr_train.weights.load import load_model, set_state_checked
 from srdata.atomic import write_json
@@ -35,6 +36,8 @@ FORMATS = ("paddle", "onnx", "basicsr")
 MODEL_STEM = "model"  # jit.save prefix inside the export folder
 ONNX_NAME = "model.onnx"
 INFO_NAME = "srkit.json"
+FORMAT_FILES = {"paddle": (f"{MODEL_STEM}.json", f"{MODEL_STEM}.pdiparams"), "onnx": (ONNX_NAME,),
+                "basicsr": (PTH_NAME, SAFETENSORS_NAME)}  # what each format writes into the folder
 ONNX_OPSET = 13  # DepthToSpace (pixel shuffle) and dynamic shapes; onnxruntime >= 1.17 runs it
 ONNX_TOLERANCE = 1e-4  # max abs difference allowed between ONNX Runtime and Paddle on the test image
 INFO_VERSION = 1
@@ -212,14 +215,6 @@ def _update_info(out_dir: Path, model, fmt: str, weights_sha256: str) -> None:
         "formats": sorted(formats),
         "weights_sha256": weights_sha256,
     })
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @contextlib.contextmanager

@@ -32,6 +32,7 @@ from sr_train.evaluate import mean_of, score_model
 from sr_train.gan import (PerceptualLoss, VGGFeatures, build_discriminator, check_patch_size, ragan_discriminator_loss,
                           ragan_generator_loss, set_trainable)
 from sr_train.models import build_model, complete_arch, init_weights
+from sr_train.provenance import TRAINING_KEY, training_record
 from sr_train.recipe import Recipe
 from sr_train.runlog import RunLog
 from sr_train.schedule import learning_rate
@@ -369,8 +370,9 @@ def barrier(world: int, name: str) -> None:
 
 
 def save_generator(path: Path, model, ema_model, arch: dict, iteration: int, val: dict | None, recipe: Recipe) -> None:
-    meta = {"iteration": iteration, "val": val, "recipe": recipe.source,
-            "stage": "gan" if recipe.discriminator is not None else "psnr"}
+    stage = "gan" if recipe.discriminator is not None else "psnr"
+    meta = {"iteration": iteration, "val": val, "recipe": recipe.source, "stage": stage,
+            TRAINING_KEY: training_record(recipe.to_dict(), recipe.source, iteration, stage)}
     save_weights(path, model_state(model), arch, meta=meta,
                  ema=model_state(ema_model) if ema_model is not None else None)
 

@@ -97,7 +97,10 @@ def test_cli_export_records_what_predict_needs(tmp_path, capsys):
     assert info.scale == 2 and info.input_multiple == 2 and info.in_nc == 3
     assert info.arch == model.arch
     assert json.loads((out / "srkit.json").read_text())["weights_sha256"]
-    assert sorted(p.name for p in out.iterdir()) == ["model.json", "model.onnx", "model.pdiparams", "srkit.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "model.json", "model.onnx", "model.pdiparams",
+                                                     "model_card.json", "srkit.json"]
+    card = json.loads((out / "model_card.json").read_text())  # the card lists both exports' files
+    assert [f["name"] for f in card["files"]] == ["model.onnx", "model.json", "model.pdiparams"]
 
 
 @pytest.mark.parametrize(

@@ -1,12 +1,16 @@
-"""`sr-train export --weights W --format paddle|onnx|basicsr --out DIR`: a deployable or shareable model."""
+"""`sr-train export --weights W --format paddle|onnx|basicsr --out DIR [--license L] [--eval DS]`: a
+deployable or shareable model, with its model card."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
+from sr_train.evaluate import evaluate
 from sr_train.export import export_weights
+from sr_train.model_card import DEFAULT_LICENSE, card_for_export, fresh_evaluation, write_card
 
 
 def export_command(
@@ -17,7 +21,20 @@ def export_command(
                                                   "chaiNNer/spandrel and Real-ESRGAN)."),
     out: Path = typer.Option(..., "--out", help="Output folder (paddle/onnx exports are also usable as "
                                                 "`sr-train predict --weights`)."),
+    license: str = typer.Option(DEFAULT_LICENSE, "--license", help="Licence stated on the model card, e.g. "
+                                                                   "CC-BY-4.0 (default: unspecified)."),
+    eval_source: Optional[str] = typer.Option(None, "--eval", help="Score the model on this dataset folder or "
+                                                                   "recipe (as `sr-train eval`) for the model card."),
+    eval_split: str = typer.Option("test", "--eval-split", help="Split scored with --eval: test, val or train."),
+    name: Optional[str] = typer.Option(None, "--name", help="Model name on the card (default: the run folder "
+                                                            "for RUN/best|last.safetensors, else the file name)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the --eval progress bar."),
 ) -> None:
-    """Export a model (paddle/onnx: dynamic batch, height and width; basicsr: for chaiNNer and Real-ESRGAN)."""
+    """Export a model (paddle/onnx: dynamic batch, height and width) and write its model card
+    (README.md + model_card.json) beside it."""
+    report = evaluate(eval_source, str(weights), split=eval_split, progress=progress) if eval_source else None
     written = export_weights(weights, fmt, out)
-    typer.echo(f"wrote {written}")
+    card = card_for_export(weights, out, license, fresh_evaluation(report, eval_source) if report else None, name)
+    paths = write_card(out, card)
+    typer.echo(f"wrote {written}; model card {paths[1]} ({card['architecture']['name']}, x{card['scale']}, "
+               f"{card['parameters']:,} parameters)")
