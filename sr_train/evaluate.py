@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -43,18 +44,23 @@ def super_resolve(model, lr: np.ndarray, scale: int, tile: int) -> np.ndarray:
 
 def score_model(model, pairs: list[Pair], scale: int, crop_border: int, y_channel: bool, tile: int = 0,
                 baselines: list[tuple[float, float]] | None = None, save_dir: Path | None = None,
-                progress: Progress | None = None) -> list[ImageScore]:
+                progress: Progress | None = None,
+                on_image: Callable[[Pair, np.ndarray, np.ndarray, np.ndarray, int], None] | None = None
+                ) -> list[ImageScore]:
     """Per-image scores of `model` (eval mode) on `pairs`; optionally save each SR image as PNG.
 
     Bicubic's (psnr, ssim) is scored in the same loop, from the same decoded pair, unless
     `baselines` (one per pair, from an earlier call) is given: validation during `fit` scores
-    bicubic once per run.
+    bicubic once per run. `on_image(pair, lr, sr, hr, scale)` sees each image (uint8 RGB), e.g. for
+    the training log's pictures.
     """
     task = progress.add_task("evaluate", total=len(pairs)) if progress else None
     scores = []
     for i, pair in enumerate(pairs):
         hr, lr = read_png_rgb(pair.hr), read_png_rgb(pair.lr)
         sr = super_resolve(model, lr, scale, tile)
+        if on_image is not None:
+            on_image(pair, lr, sr, hr, scale)
         if save_dir is not None:
             ok, png = cv2.imencode(".png", cv2.cvtColor(sr, cv2.COLOR_RGB2BGR))
             if not ok:

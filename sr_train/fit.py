@@ -34,7 +34,7 @@ from sr_train.gan import (PerceptualLoss, VGGFeatures, build_discriminator, chec
 from sr_train.models import build_model, complete_arch, init_weights
 from sr_train.provenance import TRAINING_KEY, training_record
 from sr_train.recipe import Recipe
-from sr_train.runlog import RunLog
+from sr_train.runlog import RECIPE_COPY, RunLog
 from sr_train.schedule import learning_rate
 from sr_train.weights.load import check_arch_agrees, model_state, read_weights, set_state_checked
 from sr_train.weights.srkit import save_weights
@@ -253,7 +253,7 @@ def fit(recipe: Recipe, resume: str | None = None, progress: bool = True, consol
                 if main_process:
                     model.eval()  # scored as it will be used; net.train() below returns to training
                     scores = score_model(ema_model or model, val_pairs, scale, crop, y_channel, recipe.val.tile,
-                                         baselines=baselines)
+                                         baselines=baselines, on_image=runlog.keep_val_image)
                     means = mean_of(scores)
                     if baselines is None:
                         baselines = [(s.bicubic_psnr, s.bicubic_ssim) for s in scores]
@@ -270,7 +270,7 @@ def fit(recipe: Recipe, resume: str | None = None, progress: bool = True, consol
                         f"vs bicubic), SSIM {means['ssim']:.4f}; best {best:.3f}"
                         + (f"; data {timing['data_ms']:.1f} ms vs step {timing['step_ms']:.0f} ms per iteration"
                            if timing else ""))
-                    runlog.draw_curves()
+                    runlog.end_validation(done)
                     net.train()
                 barrier(world, f"val-{done}")
 
@@ -387,7 +387,7 @@ def scaler_state(scaler) -> dict | None:
 def write_recipe_copy(run_dir: Path, recipe: Recipe) -> None:
     import yaml
 
-    write_bytes(run_dir / "recipe.yaml", yaml.safe_dump(recipe.to_dict(), sort_keys=False).encode())
+    write_bytes(run_dir / RECIPE_COPY, yaml.safe_dump(recipe.to_dict(), sort_keys=False).encode())
 
 
 def make_progress(console: Console, enabled: bool) -> Progress:

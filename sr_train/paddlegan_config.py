@@ -18,7 +18,6 @@ PADDLEGAN_KEYS = {"total_iters", "output_dir", "min_max", "model", "export_model
 PADDLEGAN_IGNORED = {"min_max": "srkit's tensors are always in [0, 1]",
                      "export_model": "use `sr-train export`",
                      "find_unused_parameters": "not needed by srkit's data-parallel training",
-                     "enable_visualdl": "srkit logs to VisualDL whenever it is installed",
                      "is_train": "implied by `sr-train fit`"}
 PADDLEGAN_TRANSFORMS = {"LoadImageFromFile", "Transforms", "SRPairedRandomCrop", "PairedRandomHorizontalFlip",
                         "PairedRandomVerticalFlip", "PairedRandomTransposeHW", "Transpose", "Normalize"}
@@ -40,6 +39,8 @@ def translate_paddlegan(raw: dict, path: Path) -> tuple[dict, list[str]]:
             tr.notes.append(f"{key} ignored: {PADDLEGAN_IGNORED[key]}")
     if "total_iters" in raw:
         out["train"]["iters"] = raw["total_iters"]
+    if "enable_visualdl" in raw:
+        out["log"]["visualdl"] = raw["enable_visualdl"]
     out["run_dir"] = str(Path(raw.get("output_dir", "output_dir")) / path.stem)
     tr.model(raw.get("model") or {}, out)
     tr.datasets(raw.get("dataset") or {}, out)

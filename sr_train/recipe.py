@@ -99,7 +99,7 @@ class CheckpointConfig:
 @dataclass
 class LogConfig:
     interval: int = 10  # average the loss over N iterations into RUN/metrics.jsonl
-    visualdl: bool = True  # also log to VisualDL (RUN/visualdl) when it is installed
+    visualdl: bool = False  # also write a VisualDL log (RUN/visualdl: scalars, validation images)
 
 
 @dataclass

@@ -16,7 +16,6 @@ import pytest
 
 import sr_train.data
 import sr_train.evaluate
-import sr_train.runlog
 import sr_train.fit as fit_module
 from sr_train.checkpoint import list_states, load_optimizer_state, read_state, split_longest_prefix
 from sr_train.cli import main
@@ -582,22 +581,6 @@ def test_paddlegan_config_trains_directly(pairs_dir, tmp_path, capsys):
     arch, _ = read_weights(tmp_path / "esrgan_psnr_x2" / "last.safetensors")
     assert (arch["arch"], arch["nb"], arch["scale"]) == ("rrdbnet", 1, 2)
     assert "min_max ignored" in capsys.readouterr().err
-
-
-def test_visualdl_gets_the_global_step(pairs_dir, tmp_path, monkeypatch):
-    logged = []
-
-    class Recorder:
-        def add_scalar(self, tag, value, step):
-            logged.append((tag, step))
-
-        def close(self):
-            logged.append(("closed", None))
-
-    monkeypatch.setattr(sr_train.runlog, "open_visualdl", lambda run_dir: Recorder())
-    run(tiny_recipe(pairs_dir, tmp_path / "run", train__iters=4, log__interval=2, val__interval=4))
-    assert ("loss", 2) in logged and ("loss", 4) in logged and ("val_psnr", 4) in logged
-    assert logged[-1] == ("closed", None)
 
 
 @pytest.mark.slow

@@ -264,6 +264,13 @@ def test_paddlegan_psnr_config_translates(tmp_path):
     assert load_recipe(tmp_path / "esrgan_psnr_x4_div2k.yaml", ["train.iters=5"]).train.iters == 5
 
 
+def test_paddlegan_enable_visualdl_becomes_log_visualdl(tmp_path):
+    assert not load_recipe(write(tmp_path, PADDLEGAN_PSNR, "a.yaml")).log.visualdl
+    for value in (True, False):
+        text = PADDLEGAN_PSNR + f"enable_visualdl: {value}\n"
+        assert load_recipe(write(tmp_path, text, "b.yaml")).log.visualdl is value
+
+
 def test_paddlegan_multistep_translates(tmp_path):
     text = PADDLEGAN_PSNR.replace("""  name: CosineAnnealingRestartLR
   learning_rate: 0.0002
