@@ -75,16 +75,21 @@ def export_basicsr(weights: str | os.PathLike, out_dir: str | os.PathLike) -> Pa
     arch = complete_arch(found.arch)
     model = build_model(arch)
     set_state_checked(model, found.state, weights)  # the weights fit their architecture
-    out_dir = _export_folder(out_dir)
-    written = write_basicsr(out_dir, arch, found.state, ema=found.is_ema)
+    out_dir = _checked_folder(out_dir)
+    written = write_basicsr(out_dir, arch, found.state, ema=found.is_ema)  # creates the folder once named
     _update_info(out_dir, model, "basicsr", file_sha256(weights))
     return written[0]
 
 
-def _export_folder(out_dir: str | os.PathLike) -> Path:
+def _checked_folder(out_dir: str | os.PathLike) -> Path:
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"--out {out_dir}: exists and is not a folder: choose a folder name")
+    return out_dir
+
+
+def _export_folder(out_dir: str | os.PathLike) -> Path:
+    out_dir = _checked_folder(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     return out_dir
 

@@ -14,7 +14,7 @@ import math
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-LOSS_KEYS = ("loss", "l_pix", "l_percep", "l_g_gan", "l_d_real", "l_d_fake")  # drawn when present
+LOSS_TERMS = ("l_pix", "l_percep", "l_g_gan", "l_d_real", "l_d_fake")  # drawn beside `loss` when there are several
 PANEL_SIZE = (4.6, 3.6)  # inches per panel
 DPI = 100
 
@@ -60,13 +60,12 @@ def run_figure(history: list[dict], title: str = "") -> Figure:
     if title:
         figure.suptitle(title)
     loss_ax.set(title="training loss", ylabel="loss (log scale)", yscale="log")
-    drawn = False
-    for key in LOSS_KEYS:
+    terms = [key for key in LOSS_TERMS if series(history, key, positive=True)[0]]
+    for key in ["loss"] + (terms if len(terms) > 1 else []):  # one term alone is the loss itself
         x, y = series(history, key, positive=True)
         if x:
             loss_ax.plot(x, y, label=key, linewidth=1.2 if key == "loss" else 0.9)
-            drawn = True
-    if drawn:
+    if loss_ax.lines:
         loss_ax.legend(fontsize="small")
     else:
         _no_data(loss_ax)

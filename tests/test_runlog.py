@@ -136,8 +136,11 @@ def test_curves_figure_plots_loss_on_a_log_scale_and_val_scores_against_bicubic(
                 {"iter": 4, "val_psnr": 31.0, "val_ssim": 0.85, "bicubic_psnr": 28.0, "bicubic_ssim": 0.75}]
     loss, psnr, ssim = run_figure(history).axes
     assert loss.get_yscale() == "log" and loss.get_xlabel() == "iteration" and "loss" in loss.get_ylabel()
-    assert [line.get_label() for line in loss.lines] == ["loss", "l_pix"]
+    assert [line.get_label() for line in loss.lines] == ["loss"]  # l_pix alone is the loss itself
     assert list(loss.lines[0].get_xdata()) == [1, 2, 3, 4]
+    gan = [{"iter": 1, "loss": 1.0, "l_pix": 0.1, "l_percep": 0.8, "l_g_gan": 0.1, "l_d_real": 0.7, "l_d_fake": 0.6}]
+    assert [line.get_label() for line in run_figure(gan).axes[0].lines] == [
+        "loss", "l_pix", "l_percep", "l_g_gan", "l_d_real", "l_d_fake"]
     for ax, unit, model, bicubic in ((psnr, "PSNR (dB)", [30.0, 31.0], [28.0, 28.0]),
                                      (ssim, "SSIM", [0.80, 0.85], [0.75, 0.75])):
         lines = {line.get_label(): line for line in ax.lines}
