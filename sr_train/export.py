@@ -23,12 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from sr_train import quiet_paddle_logs
-from sr_train.models import build_model, complete_arch
 from sr_train.onnx_runner import OnnxRunner
 from sr_train.provenance import file_sha256
-from sr_train.weights.basicsr import PTH_NAME, SAFETENSORS_NAME, write_basicsr
-from sr_train.weights.foreign import read_foreign_detailed
-from sr_train.weights.load import load_model, set_state_checked
 from srdata.atomic import write_json
 from srdata.errors import UserError
 
@@ -36,6 +32,8 @@ FORMATS = ("paddle", "onnx", "basicsr")
 MODEL_STEM = "model"  # jit.save prefix inside the export folder
 ONNX_NAME = "model.onnx"
 INFO_NAME = "srkit.json"
+PTH_NAME = "model.pth"  # basicsr: the torch.save zip
+SAFETENSORS_NAME = "model.safetensors"  # basicsr: the same tensors as safetensors
 FORMAT_FILES = {"paddle": (f"{MODEL_STEM}.json", f"{MODEL_STEM}.pdiparams"), "onnx": (ONNX_NAME,),
                 "basicsr": (PTH_NAME, SAFETENSORS_NAME)}  # what each format writes into the folder
 ONNX_OPSET = 13  # DepthToSpace (pixel shuffle) and dynamic shapes; onnxruntime >= 1.17 runs it
@@ -60,6 +58,8 @@ def export_weights(weights: str | os.PathLike, fmt: str, out_dir: str | os.PathL
 
     Returns the main file written (`model.json`, `model.onnx` or `model.pth`).
     """
+    from sr_train.weights.load import load_model  # Paddle is imported when an export runs, not for --help
+
     if fmt not in FORMATS:
         raise UserError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
     quiet_paddle_import()
@@ -71,14 +71,20 @@ def export_weights(weights: str | os.PathLike, fmt: str, out_dir: str | os.PathL
 
 def export_basicsr(weights: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
     """`model.pth` + `model.safetensors` with BasicSR's names, the EMA when the file has one."""
+    from sr_train.models import build_model, complete_arch  # Paddle-backed, as in export_weights
+    from sr_train.weights.basicsr import write_basicsr
+    from sr_train.weights.foreign import read_foreign_detailed
+    from sr_train.weights.load import set_state_checked
+
     found = read_foreign_detailed(weights)
     arch = complete_arch(found.arch)
     model = build_model(arch)
     set_state_checked(model, found.state, weights)  # the weights fit their architecture
     out_dir = _checked_folder(out_dir)
-    written = write_basicsr(out_dir, arch, found.state, ema=found.is_ema)  # creates the folder once named
+    pth = out_dir / PTH_NAME
+    write_basicsr(pth, out_dir / SAFETENSORS_NAME, arch, found.state, ema=found.is_ema)  # creates the folder
     _update_info(out_dir, model, "basicsr", file_sha256(weights))
-    return written[0]
+    return pth
 
 
 def _checked_folder(out_dir: str | os.PathLike) -> Path:

@@ -15,8 +15,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from sr_train.export import FORMAT_FILES, ONNX_NAME, ONNX_OPSET, read_info
-from sr_train.weights.basicsr import PTH_NAME, SAFETENSORS_NAME, container_key
+from sr_train.export import FORMAT_FILES, ONNX_NAME, ONNX_OPSET, PTH_NAME, SAFETENSORS_NAME, read_info
+from sr_train.weights.basicsr import container_key
 from sr_train.provenance import TRAINING_KEY, file_sha256
 from sr_train.weights.foreign import ForeignWeights, read_foreign_detailed
 from srdata import __version__
@@ -131,13 +131,14 @@ def build_card(weights: str | os.PathLike, found: ForeignWeights, files: list[di
     }
 
 
-def card_for_export(weights: str | os.PathLike, folder: str | os.PathLike, license: str = DEFAULT_LICENSE,
+def card_for_export(weights: str | os.PathLike, folder: str | os.PathLike, license: str | None = None,
                     evaluation: dict | None = None, name: str | None = None) -> dict:
     """The card of the export folder `folder` made from `weights`: its files are those of the formats
-    `srkit.json` lists for these weights."""
+    `srkit.json` lists for these weights; no licence given is DEFAULT_LICENSE."""
     folder = Path(folder)
     names = [name for fmt in read_info(folder).formats for name in FORMAT_FILES[fmt]]
-    return build_card(weights, read_foreign_detailed(weights), file_entries(folder, names), license, evaluation, name)
+    return build_card(weights, read_foreign_detailed(weights), file_entries(folder, names), license or DEFAULT_LICENSE,
+                      evaluation, name)
 
 
 def write_card(folder: str | os.PathLike, card: dict) -> list[Path]:

@@ -104,6 +104,7 @@ def test_sr_train_help_does_not_import_paddle():
         "import sys\n"
         "from sr_train.cli import main\n"
         "assert main(['--help']) == 0 and main(['fit', '--help']) == 0 and main(['convert', '--help']) == 0\n"
+        "assert main(['export', '--help']) == 0 and main(['runs', '--help']) == 0\n"
         "sys.exit(1 if 'paddle' in sys.modules else 0)\n"
     )
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)

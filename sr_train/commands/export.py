@@ -8,10 +8,6 @@ from typing import Optional
 
 import typer
 
-from sr_train.evaluate import evaluate
-from sr_train.export import export_weights
-from sr_train.model_card import DEFAULT_LICENSE, card_for_export, fresh_evaluation, write_card
-
 
 def export_command(
     weights: Path = typer.Option(..., "--weights", help="Weights to export (.safetensors, .pdparams, .pth)."),
@@ -21,8 +17,8 @@ def export_command(
                                                   "chaiNNer/spandrel and Real-ESRGAN)."),
     out: Path = typer.Option(..., "--out", help="Output folder (paddle/onnx exports are also usable as "
                                                 "`sr-train predict --weights`)."),
-    license: str = typer.Option(DEFAULT_LICENSE, "--license", help="Licence stated on the model card, e.g. "
-                                                                   "CC-BY-4.0 (default: unspecified)."),
+    license: Optional[str] = typer.Option(None, "--license", help="Licence stated on the model card, e.g. "
+                                                                  "CC-BY-4.0 (default: unspecified)."),
     eval_source: Optional[str] = typer.Option(None, "--eval", help="Score the model on this dataset folder or "
                                                                    "recipe (as `sr-train eval`) for the model card."),
     eval_split: str = typer.Option("test", "--eval-split", help="Split scored with --eval: test, val or train."),
@@ -32,6 +28,10 @@ def export_command(
 ) -> None:
     """Export a model (paddle/onnx: dynamic batch, height and width) and write its model card
     (README.md + model_card.json) beside it."""
+    from sr_train.evaluate import evaluate  # Paddle is imported when a command runs, not for --help
+    from sr_train.export import export_weights
+    from sr_train.model_card import card_for_export, fresh_evaluation, write_card
+
     report = evaluate(eval_source, str(weights), split=eval_split, progress=progress) if eval_source else None
     written = export_weights(weights, fmt, out)
     card = card_for_export(weights, out, license, fresh_evaluation(report, eval_source) if report else None, name)

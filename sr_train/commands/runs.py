@@ -9,8 +9,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from sr_train.plots import compare_curves
-from sr_train.runs import compare_runs
 from srdata.atomic import write_bytes, write_json
 
 
@@ -24,6 +22,9 @@ def runs_command(
     json_path: Optional[Path] = typer.Option(None, "--json", help="Also write the comparison as JSON to this file."),
 ) -> int:
     """Compare runs: recipe keys that differ, iterations, best val PSNR/SSIM, gain over bicubic, training time."""
+    from sr_train.plots import compare_curves  # matplotlib is imported when the command runs, not for --help
+    from sr_train.runs import compare_runs
+
     report, histories = compare_runs(list(runs))
     console = Console()
     if not console.is_terminal:  # piped or redirected: room for every column rather than 80 characters
