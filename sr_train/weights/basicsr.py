@@ -19,17 +19,14 @@ from pathlib import Path
 import numpy as np
 
 from sr_train.models import complete_arch, to_basicsr_names
-from sr_train.weights.foreign import read_foreign_detailed
+from sr_train.weights.foreign import BASICSR_EMA_KEY, BASICSR_RAW_KEY, read_foreign_detailed
 from sr_train.weights.srkit import safetensors_bytes
 from sr_train.weights.torch_zip import write_torch_zip
 from srdata.atomic import write_bytes
 
-EMA_KEY = "params_ema"  # BasicSR's key for the EMA generator
-RAW_KEY = "params"  # and for the trained weights themselves
-
-
 def container_key(ema: bool) -> str:
-    return EMA_KEY if ema else RAW_KEY
+    """The key BasicSR saves a generator under: `params_ema` for an EMA, else `params`."""
+    return BASICSR_EMA_KEY if ema else BASICSR_RAW_KEY
 
 
 def write_basicsr(pth_path: str | os.PathLike, safetensors_path: str | os.PathLike, arch: dict,

@@ -34,8 +34,10 @@ from srdata.errors import UserError
 # Containers that hold the generator, most preferred first: BasicSR's EMA (both spellings) and raw
 # weights, PaddleGAN's trainer checkpoints, then the other wrappers spandrel unwraps (Lightning
 # `.ckpt`, training scripts' `model`/`net`).
-GENERATOR_KEYS = ("params_ema", "params-ema", "params", "generator", "model_state_dict", "state_dict", "model", "net")
-EMA_CONTAINERS = ("params_ema", "params-ema", "ema")
+BASICSR_EMA_KEY, BASICSR_RAW_KEY = "params_ema", "params"  # where BasicSR saves the EMA and the raw generator
+GENERATOR_KEYS = (BASICSR_EMA_KEY, "params-ema", BASICSR_RAW_KEY, "generator", "model_state_dict", "state_dict", "model",
+                  "net")
+EMA_CONTAINERS = (BASICSR_EMA_KEY, "params-ema", "ema")
 # Name prefixes removed when every parameter has them: DataParallel's, and BasicSR-style `netG.`.
 COMMON_PREFIXES = ("module.", "netG.")
 # Bookkeeping entries `paddle.save` adds next to the parameters.
