@@ -1,8 +1,9 @@
 """The --blur/--down/--noise/--jpeg shorthand keeps making the same LR pixels, byte for byte.
 
 tests/data/shorthand_lr_sha256.json holds the SHA-256 of the LR pixels that srdata's original
-fixed recipe (srdata.degrade.Degradation, before degradation pipelines existed) made for every
-case below, from centre crops of three bundled samples. The shorthand must reproduce them all.
+fixed recipe (srdata.degrade.Degradation, before degradation pipelines existed; commit 217580b)
+made for every case below, from centre crops of three bundled samples. The shorthand pipeline
+(srdata.degradations.pipeline.shorthand_pipeline) must reproduce them all.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
-from srdata.degrade import Degradation
+from srdata.degradations.pipeline import shorthand_pipeline, source_seed
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 REFERENCE = Path(__file__).resolve().parent / "data" / "shorthand_lr_sha256.json"
@@ -58,8 +59,8 @@ def source(image: str) -> tuple[np.ndarray, str]:
 
 def shorthand_lr(case: tuple, hr: np.ndarray, sha256: str) -> np.ndarray:
     _, scale, blur, down, noise, jpeg, seed = case
-    recipe = Degradation(scale=scale, blur=blur, down=down, noise=noise, jpeg=jpeg, seed=seed)
-    return recipe.apply(hr, recipe.draw(sha256))
+    record = shorthand_pipeline(blur, down, noise, jpeg).draw(source_seed(seed, sha256), scale)
+    return record.apply(hr)
 
 
 def pixels_sha256(img: np.ndarray) -> str:
