@@ -132,6 +132,9 @@ class Keys:
         if key in self.raw:
             return self.raw.pop(key), True
         if default is REQUIRED:
+            typo = difflib.get_close_matches(key, [str(k) for k in self.raw], n=1, cutoff=0.6)
+            if typo:
+                raise self.where.error(typo[0], f"unknown key (did you mean {key!r}?)")
             raise self.where.error(key, "missing; this key is required")
         return default, False
 
