@@ -32,11 +32,11 @@ ROW_H = HEADER_H + LABEL_H + TILE + PAD
 SHEET_W = PAD + OVERVIEW_W + 3 * (PAD + TILE) + PAD
 DEFAULT_ROWS = 6
 
-_BG = (24, 24, 24)
-_STRIP = (52, 52, 52)
-_TEXT = (235, 235, 235)
-_HEADER_TEXT = (255, 214, 102)
-_CROP_BOX = (255, 64, 64)
+BACKGROUND = (24, 24, 24)
+STRIP = (52, 52, 52)
+TEXT = (235, 235, 235)
+HEADER_TEXT = (255, 214, 102)
+CROP_BOX = (255, 64, 64)
 
 
 @dataclass(frozen=True)
@@ -70,9 +70,9 @@ def choose_rows(splits: list[str], rows: int, seed: int) -> list[int]:
 def render_sheet(pairs: list[SheetPair], scale: int) -> Image.Image:
     if not pairs:
         raise ValueError("a contact sheet needs at least one pair")
-    sheet = Image.new("RGB", sheet_size(len(pairs)), _BG)
+    sheet = Image.new("RGB", sheet_size(len(pairs)), BACKGROUND)
     draw = ImageDraw.Draw(sheet)
-    fonts = _fonts()
+    fonts = load_fonts()
     for row, pair in enumerate(pairs):
         _draw_row(sheet, draw, fonts, PAD + row * ROW_H, pair, scale)
     return sheet
@@ -117,15 +117,15 @@ def _draw_row(sheet: Image.Image, draw: ImageDraw.ImageDraw, fonts, top: int, pa
         f"{pair.name}   [{pair.split}]   HR {hr.shape[1]}x{hr.shape[0]}   "
         f"LR {lr.shape[1]}x{lr.shape[0]}   x{scale}"
     )
-    draw.text((PAD, top + 4), _fit(draw, header, fonts[1], SHEET_W - 2 * PAD), fill=_HEADER_TEXT, font=fonts[1])
+    draw.text((PAD, top + 4), fit_text(draw, header, fonts[1], SHEET_W - 2 * PAD), fill=HEADER_TEXT, font=fonts[1])
     tiles_top = top + HEADER_H + LABEL_H
 
     overview, factor = _fit_into(hr, OVERVIEW_W, TILE)
     ox = PAD + (OVERVIEW_W - overview.width) // 2
     sheet.paste(overview, (ox, tiles_top))
     box = [ox + x * factor, tiles_top + y * factor, ox + (x + side) * factor - 1, tiles_top + (y + side) * factor - 1]
-    draw.rectangle(box, outline=_CROP_BOX, width=2)
-    _label(draw, fonts[0], PAD, tiles_top, OVERVIEW_W, f"HR {hr.shape[1]}x{hr.shape[0]} (whole)")
+    draw.rectangle(box, outline=CROP_BOX, width=2)
+    label_strip(draw, fonts[0], PAD, tiles_top, OVERVIEW_W, f"HR {hr.shape[1]}x{hr.shape[0]} (whole)")
 
     columns = [
         (hr_crop, f"HR crop {side}x{side} at {x},{y}"),
@@ -137,7 +137,7 @@ def _draw_row(sheet: Image.Image, draw: ImageDraw.ImageDraw, fonts, top: int, pa
         left = PAD + OVERVIEW_W + PAD + i * (TILE + PAD)
         shown = cv2.resize(tile, (TILE, TILE), interpolation=cv2.INTER_NEAREST) if side != TILE else tile
         sheet.paste(Image.fromarray(shown), (left, tiles_top))
-        _label(draw, fonts[0], left, tiles_top, TILE, text + zoom)
+        label_strip(draw, fonts[0], left, tiles_top, TILE, text + zoom)
 
 
 def _fit_into(img: np.ndarray, width: int, height: int) -> tuple[Image.Image, float]:
@@ -148,13 +148,13 @@ def _fit_into(img: np.ndarray, width: int, height: int) -> tuple[Image.Image, fl
     return Image.fromarray(cv2.resize(img, size, interpolation=interp)), factor
 
 
-def _label(draw: ImageDraw.ImageDraw, font, left: int, tiles_top: int, width: int, text: str) -> None:
+def label_strip(draw: ImageDraw.ImageDraw, font, left: int, tiles_top: int, width: int, text: str) -> None:
     top = tiles_top - LABEL_H
-    draw.rectangle([left, top, left + width - 1, tiles_top - 1], fill=_STRIP)
-    draw.text((left + 5, top + 3), _fit(draw, text, font, width - 10), fill=_TEXT, font=font)
+    draw.rectangle([left, top, left + width - 1, tiles_top - 1], fill=STRIP)
+    draw.text((left + 5, top + 3), fit_text(draw, text, font, width - 10), fill=TEXT, font=font)
 
 
-def _fit(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> str:
+def fit_text(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> str:
     """Shorten `text` with an ellipsis until it fits `width` pixels."""
     if draw.textlength(text, font=font) <= width:
         return text
@@ -163,7 +163,7 @@ def _fit(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> str:
     return text + "..."
 
 
-def _fonts():
+def load_fonts():
     """Pillow's bundled font at readable sizes (no font files needed)."""
     try:
         return ImageFont.load_default(size=13), ImageFont.load_default(size=16)
