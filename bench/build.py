@@ -57,7 +57,6 @@ def png_floor(src: Path, files: list[str], scale: int, level: int, tmp: Path) ->
 
 def stage_costs(src: Path, files: list[str], opts: BuildOptions) -> dict[str, float]:
     """CPU ms per image of each step the build does, run one after another like the worker."""
-    deg = opts.degradation()
     costs: dict[str, float] = {}
 
     def timed(name: str, fn):
@@ -74,7 +73,7 @@ def stage_costs(src: Path, files: list[str], opts: BuildOptions) -> dict[str, fl
         height, width = bgr.shape[:2]
         timed("pHash (imagehash)", lambda: phash_u64(Image.frombuffer("RGB", (width, height), bgr, "raw", "BGR", 0, 1)))
         hr = bgr[: height - height % opts.scale, : width - width % opts.scale]
-        lr = timed("LR (float32 filter, round)", lambda: deg.apply(hr, deg.draw("0" * 64)))
+        lr = timed("LR (float32 filter, round)", lambda: opts.draw("0" * 64).apply(np.ascontiguousarray(hr)))
         timed("encode HR", lambda: encode_png(hr, opts.png_level, "0" * 32))
         timed("encode LR", lambda: encode_png(lr, opts.png_level, "0" * 32))
     return costs

@@ -40,7 +40,7 @@ from srdata.atomic import is_temp_name, write_bytes, write_json, write_jsonl
 from srdata.cliutil import default_workers, progress_bar
 from srdata.build_options import BuildOptions
 from srdata.dedup import find_groups, hex_to_u64, phash_hex, phash_u64
-from srdata.degrade import resize
+from srdata.degradations.pipeline import Record
 from srdata.errors import UserError
 from srdata.executor import Executor, LocalExecutor, SharedFile
 from srdata.imageio import (
@@ -58,6 +58,7 @@ from srdata.imageio import (
 from srdata.jsonio import read_jsonl
 from srdata.layout import (DATASET, DUPLICATES, MANIFEST, METADATA_FILES, REJECTED, SPLITS, STAGING, FrameOrigin,
                            flat_name, is_split_folder, lr_dir, output_paths, read_frame_origins)
+from srdata.resize import resize
 from srdata.split import assign_splits
 LR_MIN_SIDE = 32
 # Bump when the bytes made for unchanged settings change, so old outputs are remade.
@@ -126,13 +127,15 @@ def _key(*parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
 
 
-def output_keys(probe: Probe, opts: BuildOptions) -> tuple[str, str]:
-    """(HR key, LR key): hashes of the content and of every setting that affects each file."""
+def output_keys(probe: Probe, opts: BuildOptions, record: Record) -> tuple[str, str]:
+    """(HR key, LR key): hashes of the content and of every setting that affects each file.
+
+    `record` is the source's LR record (`opts.draw(probe.sha256)`)."""
     geo = plan_geometry(probe.size, opts)
     resize_filter = opts.hr_resize if geo.resized else None
     hr_key = _key("hr", OUTPUT_KEY_VERSION, probe.sha256, geo.resized, resize_filter, geo.hr, opts.png_level)
-    params = opts.degradation().draw(probe.sha256)
-    lr_key = _key("lr", OUTPUT_KEY_VERSION, hr_key, params, opts.png_level)
+    # The drawn record, not the pipeline file: editing a pipeline remakes only the LRs it draws anew.
+    lr_key = _key("lr", OUTPUT_KEY_VERSION, hr_key, record.pixels_key(), opts.png_level)
     return hr_key, lr_key
 
 
@@ -191,7 +194,8 @@ def _make_outputs(bgr: np.ndarray, probe: Probe, opts: BuildOptions, staging: Pa
 
     Returns how many files it wrote.
     """
-    hr_key, lr_key = output_keys(probe, opts)
+    record = opts.draw(probe.sha256)
+    hr_key, lr_key = output_keys(probe, opts, record)
     missing = [key for key in (hr_key, lr_key) if _find(key, staging, hints) is None]
     if not missing:
         return 0
@@ -201,8 +205,7 @@ def _make_outputs(bgr: np.ndarray, probe: Probe, opts: BuildOptions, staging: Pa
     if hr_key in missing:
         write_output(staging / f"{hr_key}.png", encode_png(hr, opts.png_level, hr_key))
     if lr_key in missing:
-        deg = opts.degradation()
-        lr = deg.apply(hr, deg.draw(probe.sha256))
+        lr = record.apply(np.ascontiguousarray(hr))
         write_output(staging / f"{lr_key}.png", encode_png(lr, opts.png_level, lr_key))
     return len(missing)
 
@@ -432,6 +435,7 @@ class _Plan:
     split_group: dict[str, str]  # kept frame of a video -> the video or scene it goes to a split with
     distance: dict[str, int]  # dropped source -> Hamming distance to its kept image
     threshold: int | None
+    records: dict[str, Record]  # kept source -> its LR record (drawn once per run here)
 
     def kept(self) -> list[Probe]:
         return [p for p in self.accepted if self.keeper[p.source] == p.source]
@@ -440,7 +444,7 @@ class _Plan:
         """(path relative to DS, output key, source) of every output file."""
         wanted = []
         for probe in self.kept():
-            hr_key, lr_key = output_keys(probe, opts)
+            hr_key, lr_key = output_keys(probe, opts, self.records[probe.source])
             hr, lr = self.output_paths(probe.source, opts.scale)
             wanted += [(hr, hr_key, probe.source), (lr, lr_key, probe.source)]
         return wanted
@@ -464,8 +468,9 @@ def _plan(sources, probes: dict[str, Probe], opts: BuildOptions, origins: dict[s
     split_group = {p.source: _split_group(origins[p.source], opts.group_by) for p in kept if p.source in origins}
     splits = assign_splits([(split_group.get(p.source, p.sha256), p.source) for p in kept], opts.val, opts.test, opts.seed)
     split = {p.source: s for p, s in zip(kept, splits)}
+    records = {p.source: opts.draw(p.sha256) for p in kept}
     return _Plan(accepted, rejected, ids, keeper, split, split_group, distance,
-                 opts.dedup_threshold if opts.dedup else None)
+                 opts.dedup_threshold if opts.dedup else None, records)
 
 
 def _split_group(origin: FrameOrigin, group_by: str) -> str:
@@ -581,7 +586,6 @@ def _discard_staging(out: Path, staging: Path, created_out: bool) -> None:
 
 def _write_metadata(out: Path, plan: _Plan, opts: BuildOptions) -> BuildReport:
     """rejected.jsonl, duplicates.json, manifest.jsonl, then dataset.json, each atomically."""
-    deg = opts.degradation()
     rejected = [
         {
             "source": p.source, "reason": reason, "bytes": p.bytes, "mtime_ns": p.mtime_ns,
@@ -608,7 +612,7 @@ def _write_metadata(out: Path, plan: _Plan, opts: BuildOptions) -> BuildReport:
             line.update(
                 split=plan.split[probe.source], split_group=plan.split_group.get(probe.source),
                 hr=hr, lr=lr, hr_size=list(geo.hr), lr_size=list(geo.lr),
-                crop=geo.crop(), degradation=deg.draw(probe.sha256),
+                crop=geo.crop(), degradation=plan.records[probe.source].to_json(),
                 hr_resize=None if geo.resized is None else {
                     "from": list(probe.size), "to": list(geo.resized), "filter": opts.hr_resize
                 },

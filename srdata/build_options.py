@@ -7,12 +7,14 @@ import math
 import os
 import re
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 
 from srdata.dedup import DEFAULT_THRESHOLD
-from srdata.degrade import FILTERS, Degradation
+from srdata.degradations.pipeline import Pipeline, Record, load_pipeline, shorthand_pipeline, source_seed
 from srdata.errors import UserError
 from srdata.imageio import DEFAULT_MAX_PIXELS
+from srdata.resize import FILTERS
 from srdata.split import check_amounts
 
 # --group-by: what must stay in one split. Frames listed in a frames.jsonl under --src (made by
@@ -34,6 +36,7 @@ class BuildOptions:
     hr_resize: str = "nearest"
     noise: tuple[float, float] | None = None
     jpeg: tuple[int, int] | None = None
+    degrade: str | None = None  # a pipeline (preset name or YAML file) instead of blur/down/noise/jpeg
     val: float | int = 0.05
     test: float | int = 0.05
     dedup: bool = True
@@ -90,9 +93,24 @@ class BuildOptions:
             raise UserError(f"--png-level {self.png_level}: must be 0..9")
         if self.max_pixels < 1:
             raise UserError(f"--max-pixels {self.max_pixels}: must be 1 or more")
+        shorthand = self.blur > 0 or self.down != "bicubic" or self.noise is not None or self.jpeg is not None
+        if self.degrade is not None and shorthand:
+            raise UserError(f"--degrade {self.degrade} replaces --blur/--down/--noise/--jpeg: give either "
+                            "--degrade or those options")
+        self.pipeline  # noqa: B018 - reads and checks the pipeline file now, before anything is written
 
-    def degradation(self) -> Degradation:
-        return Degradation(self.scale, self.blur, self.down, self.noise, self.jpeg, self.seed)
+    @cached_property
+    def pipeline(self) -> Pipeline:
+        """The LR pipeline: --degrade's, or the fixed one --blur/--down/--noise/--jpeg stand for.
+
+        Read once: worker processes get the parsed pipeline with the options, not the file."""
+        if self.degrade is not None:
+            return load_pipeline(self.degrade)
+        return shorthand_pipeline(self.blur, self.down, self.noise, self.jpeg)
+
+    def draw(self, sha256: str) -> Record:
+        """The LR record of the source with this content (from --seed and the content only)."""
+        return self.pipeline.draw(source_seed(self.seed, sha256), self.scale)
 
     def settings(self) -> dict:
         """What dataset.json records: every option that can change a byte of the dataset."""
@@ -102,6 +120,8 @@ class BuildOptions:
         keep["src"] = str(self.src)
         for name in ("hr_size", "noise", "jpeg"):
             keep[name] = list(keep[name]) if keep[name] is not None else None
+        keep["pipeline"] = {"name": self.pipeline.name, "origin": self.pipeline.origin,
+                            "sha256": self.pipeline.sha256}
         return keep
 
 

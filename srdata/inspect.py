@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image
 
 from srdata.dedup import DEFAULT_THRESHOLD, find_groups, phash_u64
-from srdata.degrade import Degradation
+from srdata.degradations.pipeline import Record
 from srdata.errors import UserError
 from srdata.executor import Executor, LocalExecutor, SharedFile
 from srdata.imageio import decode_dataset_rgb
@@ -195,18 +195,19 @@ def examine_pair(job: PairJob, scale: int) -> PairFacts:
     return facts
 
 
-def _redegrade_difference(hr: np.ndarray, lr: np.ndarray, params: dict) -> tuple[int, int] | tuple[None, None]:
+def _redegrade_difference(hr: np.ndarray, lr: np.ndarray, recorded: dict) -> tuple[int, int] | tuple[None, None]:
     """Re-apply the manifest's recorded degradation to the HR and compare with the LR on disk.
 
-    `srdata build` makes the LR from exactly this HR (lossless PNG) with a seeded recipe, so the
-    two are bit-identical unless one of the files was changed afterwards. The manifest keeps
-    only the SOURCE's sha256, so this is how inspect sees changed pixels without the source.
+    `srdata build` makes the LR from exactly this HR (lossless PNG) with the recorded steps and
+    values (`srdata.degradations.pipeline.Record`), so the two are bit-identical unless one of the
+    files was changed afterwards. The manifest keeps only the SOURCE's sha256, so this is how
+    inspect sees changed pixels without the source.
     """
     try:
-        recipe = Degradation(scale=int(params["scale"]), blur=float(params["blur_sigma"]), down=str(params["filter"]))
-        expected = recipe.apply(np.ascontiguousarray(hr[:, :, ::-1]), params)  # build works in BGR
+        record = Record.from_json(recorded)
+        expected = record.apply(np.ascontiguousarray(hr[:, :, ::-1]))  # records apply in BGR
     except (KeyError, TypeError, ValueError):
-        return None, None  # a manifest from another version: nothing reliable to compare
+        return None, None  # a record this srkit cannot apply: nothing reliable to compare
     if expected.shape != lr.shape:
         return None, None
     diff = cv2.absdiff(expected[:, :, ::-1], lr).max(axis=2)

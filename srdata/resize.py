@@ -1,4 +1,7 @@
-"""MATLAB-style `imresize(img, [h w], 'bicubic')`, the downscaler the SR benchmarks use.
+"""Resizing images with the filters srdata offers (`--down`, `--hr-resize`, a pipeline's `resize`).
+
+`resize` runs OpenCV's filters or MATLAB-style `imresize(img, [h w], 'bicubic')`, the downscaler
+the SR benchmarks use (`matlab`).
 
 Set5/Set14/DIV2K LR images were made with MATLAB's imresize, whose bicubic differs from OpenCV's
 INTER_CUBIC in two ways that change PSNR noticeably: when shrinking, the cubic kernel is widened by
@@ -9,9 +12,38 @@ so models trained on srkit data see the same degradation as the published benchm
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 _A = -0.5  # MATLAB's cubic kernel (Keys, a = -0.5)
+# Filter names -> OpenCV flags ("matlab" is imresize_matlab).
+CV2_FILTERS = {
+    "bicubic": cv2.INTER_CUBIC,
+    "area": cv2.INTER_AREA,
+    "bilinear": cv2.INTER_LINEAR,
+    "nearest": cv2.INTER_NEAREST,
+    "lanczos": cv2.INTER_LANCZOS4,
+}
+FILTERS = (*CV2_FILTERS, "matlab")
+
+
+def resize(img: np.ndarray, size: tuple[int, int], filter_name: str) -> np.ndarray:
+    """Resize to exactly size = (width, height) with a filter name from FILTERS.
+
+    uint8 in -> uint8 out (rounded); float in -> float out (not rounded, not clipped; float64
+    after `matlab`, so that only the caller's final rounding rounds).
+    """
+    if (img.shape[1], img.shape[0]) == tuple(size):
+        return img
+    if filter_name == "matlab":
+        out = imresize_matlab(img, tuple(size))
+        return to_uint8(out) if img.dtype == np.uint8 else out
+    return cv2.resize(img, tuple(size), interpolation=CV2_FILTERS[filter_name])
+
+
+def to_uint8(img: np.ndarray) -> np.ndarray:
+    """Round half to even and clip to 0..255 (never truncate)."""
+    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
 
 
 def imresize_matlab(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:

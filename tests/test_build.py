@@ -18,7 +18,10 @@ import pytest
 
 from srdata.build import assign_ids, build_dataset
 from srdata.cli import main
-from srdata.degrade import CV2_FILTERS, Degradation, blur_to_float, gaussian_ksize
+from srdata.degradations.kernels import gaussian_ksize
+from srdata.degradations.ops import gaussian_blur
+from srdata.degradations.pipeline import Record, shorthand_pipeline, source_seed
+from srdata.resize import CV2_FILTERS
 from srdata.dedup import DEFAULT_THRESHOLD, phash_hex, phash_u64
 from srdata.imageio import decode_source, read_output_key
 from srdata.resize import imresize_matlab
@@ -87,8 +90,13 @@ def test_hr_is_exactly_scale_times_lr_for_odd_sizes(tmp_path, scale, size):
     assert np.array_equal(hr, blob_image(1, *size)[: hr.shape[0], : hr.shape[1]])
 
 
+def step(line: dict, op: str) -> dict | None:
+    """The first recorded step of this op in a manifest line's degradation, or None."""
+    return next((s for s in line["degradation"]["steps"] if s["op"] == op), None)
+
+
 def expected_lr(hr: np.ndarray, scale: int, sigma: float, down: str) -> np.ndarray:
-    """The issue's recipe written out with OpenCV, independently of srdata.degrade (the blur as
+    """The issue's recipe written out with OpenCV, independently of srdata.degradations (the blur as
     GaussianBlur's own kernel applied separably from uint8 to float32, which the next test
     pins to cv2.GaussianBlur on float32)."""
     img = hr.astype(np.float32)
@@ -107,8 +115,11 @@ def test_blur_sigma_and_kernel_size(tmp_path, sigma):
     write_image(src / "a.png", blob_image(2, 120, 100))
     build_dataset(options(src, tmp_path / "ds", scale=2, blur=sigma, val=0, test=0), progress=False)
     (line,) = manifest(tmp_path / "ds")
-    assert line["degradation"]["blur_ksize"] == (2 * math.ceil(3 * sigma) + 1 if sigma else 0)
-    assert line["degradation"]["blur_sigma"] == sigma
+    blur = step(line, "blur")
+    if sigma:
+        assert blur == {"op": "blur", "kernel": "iso", "sigma": sigma, "ksize": 2 * math.ceil(3 * sigma) + 1}
+    else:
+        assert blur is None
     hr = read_bgr(tmp_path / "ds" / line["hr"])
     lr = read_bgr(tmp_path / "ds" / line["lr"])
     assert np.array_equal(lr, expected_lr(hr, 2, sigma, "bicubic"))
@@ -119,11 +130,11 @@ def test_blur_is_opencv_gaussian_blur(sigma):
     img = blob_image(11, 90, 70)
     k = gaussian_ksize(sigma)
     reference = cv2.GaussianBlur(img.astype(np.float32), (k, k), sigma, sigmaY=sigma)
-    assert np.abs(blur_to_float(img, sigma) - reference).max() < 1e-3
+    assert np.abs(gaussian_blur(img, sigma, k) - reference).max() < 1e-3
 
 
 def test_kernel_size_formula():
-    assert [gaussian_ksize(s) for s in (0, 0.3, 1.0, 1.2, 2.5)] == [0, 3, 7, 9, 17]
+    assert [gaussian_ksize(s) for s in (0.3, 1.0, 1.2, 2.5)] == [3, 7, 9, 17]
 
 
 @pytest.mark.parametrize("down", sorted(CV2_FILTERS))
@@ -132,7 +143,7 @@ def test_each_opencv_down_filter(tmp_path, down):
     write_image(src / "a.png", blob_image(3, 138, 133))
     build_dataset(options(src, tmp_path / "ds", scale=4, down=down, val=0, test=0), progress=False)
     (line,) = manifest(tmp_path / "ds")
-    assert line["degradation"]["filter"] == down
+    assert step(line, "resize") == {"op": "resize", "to": "lr", "filter": down}
     hr, lr = read_bgr(tmp_path / "ds" / line["hr"]), read_bgr(tmp_path / "ds" / line["lr"])
     assert np.array_equal(lr, expected_lr(hr, 4, 0.0, down))
 
@@ -162,16 +173,16 @@ def test_noise_and_jpeg_are_recorded_and_reproducible(tmp_path):
     src = make_raw(tmp_path / "raw", 6)
     build_dataset(options(src, tmp_path / "ds", noise=(2.0, 8.0), jpeg=(40, 80), seed=3), progress=False)
     lines = manifest(tmp_path / "ds")
-    sigmas = {line["degradation"]["noise_sigma"] for line in lines}
-    qualities = {line["degradation"]["jpeg_quality"] for line in lines}
+    sigmas = {step(line, "noise")["sigma"] for line in lines}
+    qualities = {step(line, "jpeg")["quality"] for line in lines}
     assert all(2.0 <= s <= 8.0 for s in sigmas) and len(sigmas) == 6
     assert all(40 <= q <= 80 for q in qualities) and len(qualities) > 1
-    deg = Degradation(scale=2, noise=(2.0, 8.0), jpeg=(40, 80), seed=3)
+    pipeline = shorthand_pipeline(0.0, "bicubic", (2.0, 8.0), (40, 80))
     for line in lines:
         hr = read_bgr(tmp_path / "ds" / line["hr"])
         lr = read_bgr(tmp_path / "ds" / line["lr"])
-        assert deg.draw(line["sha256"]) == line["degradation"]
-        assert np.array_equal(lr, deg.apply(hr, line["degradation"]))
+        assert pipeline.draw(source_seed(3, line["sha256"]), 2).to_json() == line["degradation"]
+        assert np.array_equal(lr, Record.from_json(line["degradation"]).apply(hr))
         clean = expected_lr(hr, 2, 0.0, "bicubic")
         assert np.abs(lr.astype(int) - clean).mean() > 1  # noise and JPEG really happened
 
@@ -181,8 +192,8 @@ def test_fixed_noise_and_quality_and_seed_change(tmp_path):
     build_dataset(options(src, tmp_path / "a", noise=(5.0, 5.0), jpeg=(70, 70), val=0, test=0), progress=False)
     build_dataset(options(src, tmp_path / "b", noise=(5.0, 5.0), jpeg=(70, 70), val=0, test=0, seed=1), progress=False)
     la, lb = manifest(tmp_path / "a"), manifest(tmp_path / "b")
-    assert {line["degradation"]["noise_sigma"] for line in la} == {5.0}
-    assert {line["degradation"]["jpeg_quality"] for line in la} == {70}
+    assert {step(line, "noise")["sigma"] for line in la} == {5.0}
+    assert {step(line, "jpeg")["quality"] for line in la} == {70}
     assert read_bgr(tmp_path / "a" / la[0]["lr"]).tobytes() != read_bgr(tmp_path / "b" / lb[0]["lr"]).tobytes()
 
 

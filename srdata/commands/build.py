@@ -14,7 +14,8 @@ from srdata.build_options import GROUP_BY, BuildOptions, parse_range, parse_size
 from srdata.commands.executors import cluster_option, open_executor
 from srdata.imageio import DEFAULT_MAX_PIXELS
 from srdata.dedup import DEFAULT_THRESHOLD
-from srdata.degrade import FILTERS
+from srdata.degradations.pipeline import PRESETS
+from srdata.resize import FILTERS
 from srdata.layout import REJECTED, SPLITS
 from srdata.split import parse_amount
 
@@ -30,6 +31,9 @@ def build_command(
     hr_resize: str = typer.Option("nearest", "--hr-resize", help="Filter of the HR resize."),
     noise: Optional[str] = typer.Option(None, "--noise", help="Gaussian noise sigma (0-255 scale) or LO:HI."),
     jpeg: Optional[str] = typer.Option(None, "--jpeg", help="JPEG quality Q or LO:HI applied to the LR."),
+    degrade: Optional[str] = typer.Option(
+        None, "--degrade", help="LR pipeline instead of --blur/--down/--noise/--jpeg: a preset "
+        f"({', '.join(PRESETS)}) or a pipeline .yaml file."),
     val: str = typer.Option("0.05", "--val", help="Validation share: fraction < 1 or a count."),
     test: str = typer.Option("0.05", "--test", help="Test share: fraction < 1 or a count."),
     dedup: bool = typer.Option(True, "--dedup/--no-dedup", help="Drop near-duplicate sources (pHash)."),
@@ -48,7 +52,7 @@ def build_command(
         hr_size=parse_size(hr_size) if hr_size is not None else None,
         hr_max_side=hr_max_side, hr_resize=hr_resize,
         noise=parse_range(noise, "--noise", float) if noise is not None else None,
-        jpeg=parse_range(jpeg, "--jpeg", int) if jpeg is not None else None,
+        jpeg=parse_range(jpeg, "--jpeg", int) if jpeg is not None else None, degrade=degrade,
         val=parse_amount(val, "--val"), test=parse_amount(test, "--test"),
         dedup=dedup, dedup_threshold=dedup_threshold, group_by=group_by, seed=seed, workers=workers,
         png_level=png_level, max_pixels=max_pixels, strict=strict,

@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image
 from scipy import fft
 
-from srdata.degrade import FILTERS, resize, to_uint8
+from srdata.resize import FILTERS, resize, to_uint8
 from srdata.degradations.albu import A
 from srdata.degradations.kernels import (GENERALIZED_KINDS, KINDS, PLATEAU_KINDS, gaussian_ksize, shaped_kernel,
                                          sinc_kernel)

@@ -184,7 +184,12 @@ class Record:
 
     @classmethod
     def from_json(cls, data) -> Record:
-        """A record as a manifest line stores it; ValueError if it is not one this srkit can apply."""
+        """A record as a manifest line stores it; ValueError if it is not one this srkit can apply.
+
+        Manifests written before pipelines existed recorded the fixed recipe as {scale, blur_sigma,
+        blur_ksize, filter, noise_sigma, jpeg_quality, seed}; those are read as the same steps."""
+        if isinstance(data, dict) and "steps" not in data and "blur_sigma" in data:
+            return cls._from_fixed_recipe(data)
         try:
             scale, steps, seed = int(data["scale"]), data["steps"], data.get("seed")
         except (KeyError, TypeError, ValueError) as exc:
@@ -193,6 +198,24 @@ class Record:
             raise ValueError("not a degradation record (steps must be ops this srkit knows)")
         return cls(scale, tuple(steps), None if seed is None else int(seed),
                    str(data.get("pipeline", "")), str(data.get("pipeline_sha256", "")))
+
+    @classmethod
+    def _from_fixed_recipe(cls, data: dict) -> Record:
+        try:
+            steps = []
+            if float(data["blur_sigma"]) > 0:
+                steps.append({"op": "blur", "kernel": "iso", "sigma": float(data["blur_sigma"]),
+                              "ksize": int(data["blur_ksize"])})
+            steps.append({"op": "resize", "to": "lr", "filter": str(data["filter"])})
+            if float(data["noise_sigma"]) > 0:
+                steps.append({"op": "noise", "kind": "gaussian", "sigma": float(data["noise_sigma"]), "grey": False,
+                              "stream": 1})
+            if data["jpeg_quality"] is not None:
+                steps.append({"op": "jpeg", "quality": int(data["jpeg_quality"]), "chroma": "420"})
+            seed = data["seed"] if float(data["noise_sigma"]) > 0 else None
+            return cls(int(data["scale"]), tuple(steps), None if seed is None else int(seed), "shorthand")
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not a degradation record ({exc})") from None
 
     def run(self, img: np.ndarray, lr_size: tuple[int, int]) -> np.ndarray:
         """The steps applied in order (any size; float or uint8, as the last step left it)."""
