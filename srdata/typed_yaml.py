@@ -4,7 +4,9 @@ Each field's type hint is the schema (int, float, str, bool, lists of them, `X |
 dataclasses). An unknown key (with a "did you mean" suggestion), a wrong type or a missing value is
 a one-line UserError naming the file and the dotted key. Fields with `metadata={"internal": True}`
 are not keys. `KEY.PATH=VALUE` overrides (`--set`) are checked the same way. Used for `sr-train fit`
-recipes and for degradation pipeline files.
+recipes. Degradation pipeline files are read with `read_yaml_mapping` too, but their values (ranges
+with bounds, weight mappings, a list of different ops chosen by `op:`) are checked key by key in
+srdata.degradations.spec, which names the step as well as the key.
 """
 
 from __future__ import annotations

@@ -46,6 +46,7 @@ import yaml
 from srdata.degradations.ops import OPS, ApplyContext, DrawContext, as_uint8
 from srdata.degradations.spec import REQUIRED, IntRange, Keys, Weights, Where, fires
 from srdata.errors import UserError
+from srdata.typed_yaml import read_yaml_mapping
 
 PRESETS = ("seed", "realesrgan", "anime-video")
 BLOCKS = ("repeat", "second_order", "one_of")
@@ -254,7 +255,6 @@ class Pipeline:
     source: str  # where its values come from (citation), may be empty
     origin: str  # what the user gave: a preset name, a file path, or the shorthand options
     sha256: str  # of the file's bytes (the shorthand: of the YAML it stands for)
-    text: str  # the YAML text it was parsed from
     steps: tuple
 
     def draw(self, image_seed: int, scale: int) -> Record:
@@ -275,15 +275,8 @@ class Pipeline:
         return [step.name for step in self.steps]
 
 
-def parse_pipeline(text: str, file: str, origin: str) -> Pipeline:
-    """Parse pipeline YAML text; any problem is a one-line UserError naming `file`, step and key."""
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise UserError(f"{file}: not valid YAML{where} ({getattr(exc, 'problem', None) or exc}); "
-                        "fix the file (see README, Degradation pipelines)") from None
+def parse_pipeline(raw, file: str, origin: str, sha256: str) -> Pipeline:
+    """A pipeline from its YAML mapping; any problem is a one-line UserError naming `file`, step and key."""
     keys = Keys(raw, Where(file), what="a pipeline file")
     name = keys.anything("name", Path(file).stem)
     description = keys.anything("description", "")
@@ -296,8 +289,7 @@ def parse_pipeline(text: str, file: str, origin: str) -> Pipeline:
     if not steps_end_at_lr(steps, False):
         raise UserError(f"{file}: the steps do not always end at the LR size (HR / scale); add `- op: resize` "
                         "with `to: lr` (and p 1) after the last step that changes the size")
-    return Pipeline(name, " ".join(description.split()), " ".join(source.split()), origin,
-                    hashlib.sha256(text.encode()).hexdigest(), text, steps)
+    return Pipeline(name, " ".join(description.split()), " ".join(source.split()), origin, sha256, steps)
 
 
 def preset_path(name: str) -> Path:
@@ -306,19 +298,15 @@ def preset_path(name: str) -> Path:
 
 def load_pipeline(spec: str) -> Pipeline:
     """A preset name (PRESETS) or a pipeline YAML file; anything else is a UserError."""
-    if spec in PRESETS:
-        path = preset_path(spec)
-        return parse_pipeline(path.read_text(), str(path), f"preset {spec}")
-    path = Path(spec)
-    if not (path.suffix.lower() in (".yaml", ".yml") or os.sep in spec or path.exists()):
+    path = preset_path(spec) if spec in PRESETS else Path(spec)
+    if spec not in PRESETS and not (path.suffix.lower() in (".yaml", ".yml") or os.sep in spec or path.exists()):
         raise UserError(f"{spec!r} is not a preset ({', '.join(PRESETS)}) nor a .yaml pipeline file")
+    raw = read_yaml_mapping(path, "pipeline", str(preset_path("realesrgan")), "name, description, source, steps")
     try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or exc
-        raise UserError(f"{spec}: cannot read the pipeline file ({reason}); give a preset "
-                        f"({', '.join(PRESETS)}) or a pipeline .yaml file") from None
-    return parse_pipeline(text, spec, str(path))
+        sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read the pipeline file ({exc.strerror or exc})") from None
+    return parse_pipeline(raw, str(path), f"preset {spec}" if spec in PRESETS else str(path), sha256)
 
 
 def shorthand_pipeline(blur: float, down: str, noise: tuple[float, float] | None,
@@ -326,7 +314,8 @@ def shorthand_pipeline(blur: float, down: str, noise: tuple[float, float] | None
     """The fixed pipeline `srdata build --blur/--down/--noise/--jpeg` stands for: Gaussian blur
     (kernel 2*ceil(3 sigma)+1), resize to the LR size with `down`, Gaussian noise (sigma or range,
     0-255 scale), JPEG (quality or range, 4:2:0). Its LRs are byte-identical to those srkit made
-    before pipelines existed (tests/test_shorthand_identity.py)."""
+    before pipelines existed (tests/test_shorthand_identity.py). Its sha256 is that of the
+    pipeline file it stands for (`yaml.safe_dump` of the steps)."""
     steps: list[dict] = []
     if blur > 0:
         steps.append({"op": "blur", "sigma": float(blur)})
@@ -335,8 +324,9 @@ def shorthand_pipeline(blur: float, down: str, noise: tuple[float, float] | None
         steps.append({"op": "noise", "sigma": [float(noise[0]), float(noise[1])]})
     if jpeg is not None:
         steps.append({"op": "jpeg", "quality": [int(jpeg[0]), int(jpeg[1])]})
-    text = yaml.safe_dump({"name": "shorthand", "steps": steps}, sort_keys=False)
-    return parse_pipeline(text, "the --blur/--down/--noise/--jpeg options", "shorthand options")
+    raw = {"name": "shorthand", "steps": steps}
+    sha256 = hashlib.sha256(yaml.safe_dump(raw, sort_keys=False).encode()).hexdigest()
+    return parse_pipeline(raw, "the --blur/--down/--noise/--jpeg options", "shorthand options", sha256)
 
 
 def source_seed(seed: int, sha256: str) -> int:
