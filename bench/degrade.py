@@ -32,7 +32,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sr_train.data import random_crop, sample_rng, to_chw_float  # noqa: E402
+from sr_train.data import degrade_patch, degrade_seed, random_crop, sample_rng, to_chw_float  # noqa: E402
 from srdata.degradations.pipeline import PRESETS, load_pipeline  # noqa: E402
 from srdata.imageio import find_images, read_png_rgb  # noqa: E402
 
@@ -59,11 +59,11 @@ def crop_only(pairs, i: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def degraded(pairs, i: int, pipeline) -> tuple[np.ndarray, np.ndarray]:
-    hr, lr = pairs[i % len(pairs)]
-    hr, _ = random_crop(hr, lr, SCALE, PATCH, sample_rng(0, i, 0), True, True)
-    bgr = cv2.cvtColor(hr, cv2.COLOR_RGB2BGR)  # pipelines work in OpenCV's channel order
-    out = cv2.cvtColor(pipeline.draw(i, SCALE).apply(bgr), cv2.COLOR_BGR2RGB)
-    return to_chw_float([out]), to_chw_float([hr])
+    """What sr_train.data.TrainBatches does for one sample with data.degrade."""
+    hr, _ = pairs[i % len(pairs)]
+    hr, _ = random_crop(hr, None, SCALE, PATCH, sample_rng(0, i, 0), True, True)
+    lr = degrade_patch(hr, pipeline, degrade_seed(0, i, 0), SCALE)
+    return to_chw_float([lr]), to_chw_float([hr])
 
 
 def rate(make, seconds: float) -> float:

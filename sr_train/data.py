@@ -1,9 +1,10 @@
 """Training and validation pairs: found and checked before training, cropped reproducibly.
 
-Every random choice of the training data (which image, where to crop, which flip) is drawn from
-a numpy generator seeded by (seed, iteration, sample index). So the data of iteration N does not
-depend on what came before it, on the number of DataLoader workers or on the number of
-data-parallel processes, and resuming at iteration N needs no saved sampler state.
+Every random choice of the training data (which image, where to crop, which flip, and with
+`data.degrade` every value of the degradation that makes the LR) is drawn from numpy generators
+seeded by (seed, iteration, sample index). So the data of iteration N does not depend on what came
+before it, on the number of DataLoader workers or on the number of data-parallel processes, and
+resuming at iteration N needs no saved sampler state.
 """
 
 from __future__ import annotations
@@ -17,19 +18,21 @@ from PIL import Image
 from rich.console import Console
 
 from sr_train.recipe import Recipe
+from srdata.degradations.pipeline import Pipeline
 from srdata.errors import UserError
 from srdata.imageio import read_png_rgb
 from srdata.layout import SplitDirs, list_pairs, lr_dir, resolve_layout
 from srdata.metrics import SSIM_MARGIN
 
 FIX = "rebuild the dataset with `srdata build` (or fix the folders)"
+_DEGRADE_STREAM = 1 << 21  # tags the degradation's generator apart from the crop's and the image order's
 
 
 @dataclass(frozen=True)
 class Pair:
     name: str
     hr: Path
-    lr: Path
+    lr: Path | None  # None: HR only (the LR is made on the fly, data.degrade)
     hr_size: tuple[int, int]  # (width, height)
 
 
@@ -51,7 +54,8 @@ def resolve_splits(recipe: Recipe) -> Splits:
         layout = resolve_layout(root, scale=data.scale)
         found = {split.name: split for split in layout.splits}
         for name in ("train", "val"):
-            if name not in found or not found[name].hr.is_dir() or not found[name].lr.is_dir():
+            hr_only = name == "train" and data.degrade is not None  # the LRs are made on the fly
+            if name not in found or not found[name].hr.is_dir() or not (hr_only or found[name].lr.is_dir()):
                 raise UserError(f"{recipe.source}: data.root {root} has no {name}/ and {lr_dir(name, layout.scale)}/ "
                                 f"folders: {FIX} with --val N")
         return Splits(found["train"], found["val"], layout.scale)
@@ -59,11 +63,13 @@ def resolve_splits(recipe: Recipe) -> Splits:
     for name in ("train", "val"):
         pair = getattr(data, name)
         for side in ("gt", "lq"):
+            if not getattr(pair, side):
+                continue  # data.train.lq with data.degrade (check_recipe allows only that)
             if not Path(getattr(pair, side)).is_dir():
                 raise UserError(f"{recipe.source}: data.{name}.{side} {getattr(pair, side)} is not a folder: "
                                 "set it to the folder holding the images")
-        dirs[name] = SplitDirs(name, Path(pair.gt), Path(pair.lq))
-    scale = data.scale or infer_scale(dirs["train"], recipe.source)
+        dirs[name] = SplitDirs(name, Path(pair.gt), Path(pair.lq) if pair.lq else None)
+    scale = data.scale or infer_scale(dirs["train"] if dirs["train"].lr else dirs["val"], recipe.source)
     return Splits(dirs["train"], dirs["val"], scale)
 
 
@@ -86,16 +92,27 @@ def image_size(path: Path) -> tuple[int, int]:
         raise UserError(f"{path}: not a readable image ({exc}): {FIX}") from None
 
 
-def find_pairs(split: SplitDirs, scale: int, min_hr: int = 0, console: Console | None = None) -> list[Pair]:
+def find_pairs(split: SplitDirs, scale: int, min_hr: int = 0, console: Console | None = None,
+               hr_only: bool = False) -> list[Pair]:
     """All HR/LR pairs of a split, matched by name; every problem is listed before one UserError.
 
     Problems: a file without its partner, HR size != scale × LR size, an HR side below `min_hr`
-    (the training patch size).
+    (the training patch size). `hr_only`: the HR images alone (LR files, if any, are not used).
     """
     problems: list[str] = []
     fixes: set[str] = set()
     pairs: list[Pair] = []
     for job in list_pairs(split, scale):
+        if hr_only:
+            if job.hr is not None:
+                (hw, hh) = image_size(job.hr)
+                if min(hw, hh) < min_hr:
+                    problems.append(f"{job.hr.name}: HR {hw}x{hh} is smaller than train.patch_size {min_hr}")
+                    fixes.add(f"lower train.patch_size to at most {min(hw, hh) - min(hw, hh) % scale} or remove "
+                              "such images")
+                else:
+                    pairs.append(Pair(job.key, job.hr, None, (hw, hh)))
+            continue
         if job.hr is None or job.lr is None:
             have, missing = (job.hr, split.lr) if job.lr is None else (job.lr, split.hr)
             problems.append(f"{have}: no partner in {missing}")
@@ -118,33 +135,48 @@ def find_pairs(split: SplitDirs, scale: int, min_hr: int = 0, console: Console |
         raise UserError(f"{len(problems)} problem(s) in the {split.name} pairs of {split.hr} / {split.lr} "
                         f"(listed above, first: {problems[0]}): {'; '.join(sorted(fixes))}")
     if not pairs:
-        raise UserError(f"no image pairs in {split.hr} / {split.lr}: {FIX}")
+        where = split.hr if hr_only else f"{split.hr} / {split.lr}"
+        raise UserError(f"no {'images' if hr_only else 'image pairs'} in {where}: {FIX}")
     return pairs
 
 
 class ImageStore:
-    """Decoded pairs, kept in memory when they fit in `cache_mb` (else read at each use)."""
+    """Decoded pairs (or HR images alone), kept in memory when they fit in `cache_mb` (else read at
+    each use)."""
 
     def __init__(self, pairs: list[Pair], scale: int, cache_mb: int):
         self.pairs = pairs
         self.scale = scale
-        total = sum(w * h * 3 * (1 + 1 / scale**2) for w, h in (p.hr_size for p in pairs))
+        total = sum(p.hr_size[0] * p.hr_size[1] * 3 * (1 + (p.lr is not None) / scale**2) for p in pairs)
         self.cached = total <= cache_mb * 2**20
         self._images = [self._read(i) for i in range(len(pairs))] if self.cached else None
         self.megabytes = total / 2**20
 
-    def _read(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+    def _read(self, index: int) -> tuple[np.ndarray, np.ndarray | None]:
         pair = self.pairs[index]
-        return read_png_rgb(pair.hr), read_png_rgb(pair.lr)
+        return read_png_rgb(pair.hr), None if pair.lr is None else read_png_rgb(pair.lr)
 
-    def get(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """(HR, LR) uint8 HWC RGB."""
+    def get(self, index: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """(HR, LR) uint8 HWC RGB; LR None for HR-only data."""
         return self._images[index] if self.cached else self._read(index)
 
 
 def sample_rng(seed: int, iteration: int, sample: int) -> np.random.Generator:
     """The generator of one training sample: a pure function of (seed, iteration, sample index)."""
     return np.random.default_rng([seed, iteration, sample])
+
+
+def degrade_seed(seed: int, iteration: int, sample: int) -> int:
+    """The image seed of one training sample's degradation: a pure function of (seed, iteration,
+    sample index), independent of the crop's generator."""
+    return int(np.random.default_rng([seed, iteration, sample, _DEGRADE_STREAM]).integers(1 << 63))
+
+
+def degrade_patch(hr: np.ndarray, pipeline: Pipeline, image_seed: int, scale: int) -> np.ndarray:
+    """The LR of an RGB HR patch (sides multiples of scale): the pipeline drawn from image_seed.
+    Pipelines work in OpenCV's BGR order, so the channels are flipped on the way in and out."""
+    record = pipeline.draw(image_seed, scale)
+    return record.apply(np.ascontiguousarray(hr[:, :, ::-1]))[:, :, ::-1]
 
 
 def image_index(seed: int, global_sample: int, count: int) -> int:
@@ -154,21 +186,21 @@ def image_index(seed: int, global_sample: int, count: int) -> int:
     return int(np.random.default_rng([seed, 1 << 20, epoch]).permutation(count)[position])
 
 
-def random_crop(hr: np.ndarray, lr: np.ndarray, scale: int, patch: int, rng: np.random.Generator,
-                flip: bool, transpose: bool) -> tuple[np.ndarray, np.ndarray]:
-    """An aligned HR/LR patch pair (HR patch × patch), randomly flipped/transposed."""
+def random_crop(hr: np.ndarray, lr: np.ndarray | None, scale: int, patch: int, rng: np.random.Generator,
+                flip: bool, transpose: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """An aligned HR/LR patch pair (HR patch × patch), randomly flipped/transposed. Without an LR
+    (None) the HR patch is placed on the same grid of scale-pixel steps, as if the LR existed."""
     lp = patch // scale
-    y = int(rng.integers(0, lr.shape[0] - lp + 1))
-    x = int(rng.integers(0, lr.shape[1] - lp + 1))
-    lr = lr[y:y + lp, x:x + lp]
+    rows, cols = lr.shape[:2] if lr is not None else (hr.shape[0] // scale, hr.shape[1] // scale)
+    y = int(rng.integers(0, rows - lp + 1))
+    x = int(rng.integers(0, cols - lp + 1))
     hr = hr[y * scale:(y + lp) * scale, x * scale:(x + lp) * scale]
+    lr = None if lr is None else lr[y:y + lp, x:x + lp]
     hflip, vflip, swap = rng.random(3) < 0.5
-    if flip and hflip:
-        hr, lr = hr[:, ::-1], lr[:, ::-1]
-    if flip and vflip:
-        hr, lr = hr[::-1], lr[::-1]
-    if transpose and swap:
-        hr, lr = hr.transpose(1, 0, 2), lr.transpose(1, 0, 2)
+    for wanted, turn in ((flip and hflip, lambda a: a[:, ::-1]), (flip and vflip, lambda a: a[::-1]),
+                         (transpose and swap, lambda a: a.transpose(1, 0, 2))):
+        if wanted:
+            hr, lr = turn(hr), None if lr is None else turn(lr)
     return hr, lr
 
 
@@ -186,13 +218,14 @@ class TrainBatches(paddle.io.Dataset):
     """
 
     def __init__(self, store: ImageStore, seed: int, start: int, iters: int, batch_size: int, patch: int,
-                 flip: bool, transpose: bool, rank: int = 0, world: int = 1):
+                 flip: bool, transpose: bool, rank: int = 0, world: int = 1, pipeline: Pipeline | None = None):
         super().__init__()
         if batch_size % world:
             raise UserError(f"train.batch_size {batch_size} is not divisible by the {world} processes: "
                             "change one of them")
         self.store, self.seed, self.start, self.iters = store, seed, start, iters
         self.batch_size, self.patch, self.flip, self.transpose = batch_size, patch, flip, transpose
+        self.pipeline = pipeline  # data.degrade: each LR made from its HR patch (the store's LRs unused)
         per = batch_size // world
         self.samples = range(rank * per, (rank + 1) * per)
 
@@ -204,8 +237,12 @@ class TrainBatches(paddle.io.Dataset):
         for j in self.samples:
             index = image_index(self.seed, iteration * self.batch_size + j, len(self.store.pairs))
             hr, lr = self.store.get(index)
+            if self.pipeline is not None:
+                lr = None
             hr, lr = random_crop(hr, lr, self.store.scale, self.patch, sample_rng(self.seed, iteration, j),
                                  self.flip, self.transpose)
+            if self.pipeline is not None:
+                lr = degrade_patch(hr, self.pipeline, degrade_seed(self.seed, iteration, j), self.store.scale)
             hrs.append(hr)
             lrs.append(lr)
         return to_chw_float(lrs), to_chw_float(hrs)
@@ -235,15 +272,18 @@ def check_val_sizes(val_pairs, crop: int, source: str) -> None:
                         "val.crop_border")
 
 
-def data_order(recipe: Recipe, pairs) -> dict:
+def data_order(recipe: Recipe, pairs, pipeline: Pipeline | None = None) -> dict:
     """What decides the training data of every iteration (compared on resume)."""
     return {"seed": recipe.seed, "batch_size": recipe.train.batch_size, "patch_size": recipe.train.patch_size,
             "images": len(pairs), "names": [p.name for p in pairs][:10000],
-            "scheme": "image = permutation(seed, epoch)[n mod N], crop/flip = default_rng([seed, iteration, sample])"}
+            "degrade": None if pipeline is None else {"name": pipeline.name, "sha256": pipeline.sha256},
+            "scheme": "image = permutation(seed, epoch)[n mod N], crop/flip = default_rng([seed, iteration, sample]), "
+                      "degradation = pipeline drawn from default_rng([seed, iteration, sample, 2**21])"}
 
 
 def warn_if_data_changed(saved: dict, current: dict, say) -> None:
-    changed = [k for k in ("seed", "batch_size", "patch_size", "images", "names") if saved.get(k) != current.get(k)]
+    keys = ("seed", "batch_size", "patch_size", "images", "names", "degrade")
+    changed = [k for k in keys if saved.get(k) != current.get(k)]
     if changed:
         say(f"resume: {', '.join(changed)} changed since the state was written: training continues, but not "
             "exactly as an uninterrupted run would")

@@ -103,15 +103,17 @@ def fit(recipe: Recipe, resume: str | None = None, progress: bool = True, consol
     if patch % scale:
         raise UserError(f"{recipe.source}: train.patch_size {patch} is not a multiple of the scale {scale}: "
                         f"use e.g. {patch - patch % scale or scale}")
-    train_pairs = find_pairs(splits.train, scale, min_hr=patch, console=console)
+    pipeline = recipe.degrade_pipeline()  # data.degrade: training LRs made on the fly from HR patches
+    train_pairs = find_pairs(splits.train, scale, min_hr=patch, console=console, hr_only=pipeline is not None)
     val_pairs = find_pairs(splits.val, scale, console=console)
     crop = recipe.val.crop_border if recipe.val.crop_border is not None else scale
     check_val_sizes(val_pairs, crop, recipe.source)
     store = ImageStore(train_pairs, scale, recipe.data.cache_mb)
     y_channel = recipe.val.y_channel
-    say(f"data: {len(train_pairs)} train pairs ({store.megabytes:.0f} MB, "
+    made = "" if pipeline is None else f"; LRs made on the fly by pipeline {pipeline.name} ({pipeline.origin})"
+    say(f"data: {len(train_pairs)} train {'HR images' if pipeline else 'pairs'} ({store.megabytes:.0f} MB, "
         f"{'cached in memory' if store.cached else 'read from disk at each use'}), {len(val_pairs)} val pairs, "
-        f"x{scale}; {world} process(es), {threads} thread(s)")
+        f"x{scale}; {world} process(es), {threads} thread(s){made}")
 
     # ------------------------------------------------------------------ model, optimiser, EMA
     paddle.seed(recipe.seed)
@@ -167,7 +169,7 @@ def fit(recipe: Recipe, resume: str | None = None, progress: bool = True, consol
         if scaler is not None and state.info.get("scaler"):
             scaler.load_state_dict(state.info["scaler"])
         start, best = state.iteration, state.info.get("best_psnr")
-        warn_if_data_changed(state.info["data_order"], data_order(recipe, train_pairs), say)
+        warn_if_data_changed(state.info["data_order"], data_order(recipe, train_pairs, pipeline), say)
         say(f"resume: continuing at iteration {start} from {state.info['path']}")
     runlog = RunLog(run_dir, start, recipe.log.visualdl) if main_process else None
     if main_process:
@@ -177,7 +179,7 @@ def fit(recipe: Recipe, resume: str | None = None, progress: bool = True, consol
     # ------------------------------------------------------------------ the loop
     iters = recipe.train.iters
     dataset = TrainBatches(store, recipe.seed, start, iters, recipe.train.batch_size, patch,
-                           recipe.data.flip, recipe.data.transpose, rank=rank, world=world)
+                           recipe.data.flip, recipe.data.transpose, rank=rank, world=world, pipeline=pipeline)
     batches = iter(train_loader(dataset, recipe.data.workers))
     window = {"n": 0, "data": 0.0, "step": 0.0, "t0": time.perf_counter(), "terms": {}}
     last_val = None
@@ -277,7 +279,7 @@ def fit(recipe: Recipe, resume: str | None = None, progress: bool = True, consol
             if done % recipe.checkpoint.interval == 0 or done == iters:
                 if main_process:
                     info = {"recipe": recipe.to_dict(), "arch": arch, "best_psnr": best,
-                            "data_order": data_order(recipe, train_pairs),
+                            "data_order": data_order(recipe, train_pairs, pipeline),
                             "scheduler": {"name": recipe.train.scheduler.name, "lr": lr,
                                           "rule": "a pure function of the iteration"},
                             "rng": {"scheme": "numpy default_rng([seed, iteration, sample]); no stateful RNG is used",

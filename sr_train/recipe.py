@@ -16,6 +16,7 @@ from pathlib import Path
 
 from sr_train.models import ARCHS, arch_args, complete_arch
 from sr_train.paddlegan_config import is_paddlegan_config, translate_paddlegan
+from srdata.degradations.pipeline import Pipeline, load_pipeline
 from srdata.errors import UserError
 from srdata.typed_yaml import from_dict, parse_override, read_yaml_mapping, set_path
 
@@ -38,6 +39,7 @@ class DataConfig:
     cache_mb: int = 2048  # decoded images are kept in memory when they fit in this budget
     flip: bool = True  # random horizontal/vertical flips of training crops
     transpose: bool = True  # random transposes (rotations by 90° combined with flips)
+    degrade: str | None = None  # make each training LR on the fly from its HR patch with this pipeline (preset or YAML file)
 
 
 @dataclass
@@ -166,6 +168,16 @@ class Recipe:
             raise UserError(f"{self.source}: model.arch: unknown architecture {self.model.arch!r}: "
                             f"use {' or '.join(ARCHS)}") from None
 
+    def degrade_pipeline(self) -> Pipeline | None:
+        """data.degrade's pipeline (None: training LRs are read from the dataset); a bad pipeline is a
+        UserError naming this file and the key as well as the pipeline's file, step and key."""
+        if self.data.degrade is None:
+            return None
+        try:
+            return load_pipeline(self.data.degrade)
+        except UserError as exc:
+            raise UserError(f"{self.source}: data.degrade: {exc}") from None
+
     def model_arch(self, scale: int) -> dict:
         """The architecture dict for `sr_train.models.build_model` (unset settings: defaults)."""
         allowed = self.arch_settings()
@@ -251,6 +263,8 @@ def check_recipe(recipe: Recipe) -> None:
     if folders_given:
         for split in ("train", "val"):
             pair = getattr(data, split)
-            if pair is None or not pair.gt or not pair.lq:
+            hr_only = split == "train" and data.degrade is not None and pair is not None and pair.gt and not pair.lq
+            if pair is None or not pair.gt or not (pair.lq or hr_only):
                 raise UserError(f"{src}: data.{split}.gt and data.{split}.lq are both needed when data.root is "
-                                "not set")
+                                "not set (data.train.lq may be left out with data.degrade)")
+    recipe.degrade_pipeline()

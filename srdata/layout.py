@@ -83,7 +83,7 @@ def ordered_splits(names: Iterable[str]) -> list[str]:
 class SplitDirs:
     name: str
     hr: Path
-    lr: Path
+    lr: Path | None  # None: an HR-only split (training with LRs made on the fly, sr-train's data.degrade)
 
 
 @dataclass(frozen=True)
@@ -204,10 +204,11 @@ class FilePair:
     lr: Path | None
 
 
-def list_images(folder: Path) -> dict[str, Path]:
+def list_images(folder: Path | None) -> dict[str, Path]:
     """Image files under `folder` keyed by relative path without extension (`find_images`'s rules:
-    hidden and temp files skipped); when two share a name (a.png, a.jpg) the first sorted wins."""
-    if not folder.is_dir():
+    hidden and temp files skipped); when two share a name (a.png, a.jpg) the first sorted wins.
+    No folder (None) has no images."""
+    if folder is None or not folder.is_dir():
         return {}
     found = {}
     for path in find_images(folder):
