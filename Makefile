@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/frames.py
 	$(BIN)/python bench/cluster.py
 	OMP_NUM_THREADS=1 $(BIN)/python bench/predict.py
+	$(BIN)/python bench/degrade.py
 
 clean:
 	rm -rf out $(VENV)
