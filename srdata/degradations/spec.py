@@ -17,9 +17,10 @@ exactly the random stream srkit used before pipelines existed.
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -89,12 +90,20 @@ class IntRange:
 class Weights:
     names: tuple[str, ...]  # only names with a weight > 0
     weights: tuple[float, ...]
+    cumulative: tuple[float, ...] = field(init=False, repr=False, compare=False)  # running sums / total
+
+    def __post_init__(self):
+        total, running = sum(self.weights), 0.0
+        sums = []
+        for weight in self.weights:
+            running += weight
+            sums.append(running / total)
+        object.__setattr__(self, "cumulative", tuple(sums))
 
     def draw(self, rng: np.random.Generator) -> str:
         if len(self.names) == 1:
             return self.names[0]
-        cumulative = np.cumsum(self.weights) / sum(self.weights)
-        return self.names[min(int(np.searchsorted(cumulative, rng.random(), side="right")), len(self.names) - 1)]
+        return self.names[min(bisect.bisect_right(self.cumulative, rng.random()), len(self.names) - 1)]
 
     def __contains__(self, name: str) -> bool:
         return name in self.names
