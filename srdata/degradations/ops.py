@@ -31,11 +31,11 @@ import numpy as np
 from PIL import Image
 from scipy import fft
 
-from srdata.resize import FILTERS, resize, to_uint8
 from srdata.degradations.albu import A
 from srdata.degradations.kernels import (GENERALIZED_KINDS, KINDS, PLATEAU_KINDS, gaussian_ksize, shaped_kernel,
                                          sinc_kernel)
 from srdata.degradations.spec import REQUIRED, IntRange, Keys, Range, Weights, fires
+from srdata.resize import FILTERS, resize, to_uint8
 
 _ISO_NOISE = A.ISONoise(p=1)
 _COMPRESSION = A.ImageCompression(p=1)

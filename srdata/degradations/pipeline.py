@@ -271,9 +271,6 @@ class Pipeline:
         self.steps[index].draw_into(ctx, out, force=True)
         return Record(scale, tuple(out), image_seed if ctx.streams else None, self.name, self.sha256)
 
-    def step_names(self) -> list[str]:
-        return [step.name for step in self.steps]
-
 
 def parse_pipeline(raw, file: str, origin: str, sha256: str) -> Pipeline:
     """A pipeline from its YAML mapping; any problem is a one-line UserError naming `file`, step and key."""
