@@ -1,9 +1,10 @@
 """The --blur/--down/--noise/--jpeg shorthand keeps making the same LR pixels, byte for byte.
 
 tests/data/shorthand_lr_sha256.json holds the SHA-256 of the LR pixels that srdata's original
-fixed recipe (srdata.degrade.Degradation, before degradation pipelines existed; commit 217580b)
-made for every case below, from centre crops of three bundled samples. The shorthand pipeline
-(srdata.degradations.pipeline.shorthand_pipeline) must reproduce them all.
+fixed recipe (srdata.degrade.Degradation, before degradation pipelines existed; computed in the
+commit that added this test) made for every case below, from centre crops of three bundled
+samples. The shorthand pipeline (srdata.degradations.pipeline.shorthand_pipeline) must reproduce
+them all.
 """
 
 from __future__ import annotations
