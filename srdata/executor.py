@@ -31,10 +31,12 @@ import srdata
 
 def byte_dependencies() -> dict[str, str]:
     """Versions of srkit and of the libraries that decide a dataset's bytes (decoders, encoders,
-    filters, pHash and its DCT): every cluster worker must run the same ones as the client."""
+    filters, degradation ops, pHash and its DCT): every cluster worker must run the same ones as
+    the client."""
     return {
         "srkit": srdata.__version__, "numpy": np.__version__, "opencv": cv2.__version__,
         "pillow": PIL.__version__, "imagehash": imagehash.__version__, "scipy": metadata.version("scipy"),
+        "albumentations": metadata.version("albumentations"),
     }
 
 
