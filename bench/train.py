@@ -156,7 +156,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--iters", type=int, default=8, help="iterations per run (the first 2 are warm-up)")
     parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds; the best of each is kept")
-    parser.add_argument("--data", type=Path, help="a dataset made by srdata build --scale 4 (default: data/samples)")
+    parser.add_argument("--data", type=Path, help="a dataset made by srdata build --scale 4 (default: built from --src)")
+    parser.add_argument("--src", type=Path, default=ROOT / "data" / "samples",
+                        help="images to build the dataset from (PaddleGAN's loader needs 16 or more training "
+                             "images, e.g. /work/shared/data/cartoon-dev)")
     parser.add_argument("--paddlegan", type=Path, help="a PaddleGAN checkout, to run its trainer side by side")
     parser.add_argument("--paddlegan-python", default=sys.executable, help="the Python that runs PaddleGAN")
     args = parser.parse_args()
@@ -165,8 +168,7 @@ def main() -> None:
         data = args.data
         if data is None:
             data = work / "ds"
-            build_dataset(BuildOptions(src=ROOT / "data" / "samples", out=data, scale=4, blur=1.2, val=2, test=0),
-                          progress=False)
+            build_dataset(BuildOptions(src=args.src, out=data, scale=4, blur=1.2, val=1, test=0), progress=False)
         default = recipe_from_dict(recipe(data, work / "d", 1, 0, 0), "bench")
         default_processes = fit_processes(default)
         best: dict[str, float] = {}
@@ -174,7 +176,7 @@ def main() -> None:
         for _ in range(args.rounds):
             measured = {name: srkit_seconds(data, work, args.iters, p, t) for name, (p, t) in SETTINGS.items()}
             measured["kernel-only step (1 thread)"] = kernel_seconds(args.iters)
-            if args.paddlegan:
+            if args.paddlegan:  # after srkit's runs, so a PaddleGAN set-up problem costs nothing else
                 measured["PaddleGAN trainer (1 thread)"] = paddlegan_seconds(args.paddlegan, args.paddlegan_python,
                                                                               data, work, args.iters)
             for name, seconds in measured.items():
