@@ -44,6 +44,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/cluster.py
 	OMP_NUM_THREADS=1 $(BIN)/python bench/predict.py
 	$(BIN)/python bench/degrade.py
+	$(BIN)/python bench/train.py
 
 clean:
 	rm -rf out $(VENV)
