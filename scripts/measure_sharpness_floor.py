@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from helpers import write_video  # noqa: E402
 
-from srdata.frames import frame_colour, frame_rgb, open_video  # noqa: E402
+from srdata.video import frame_colour, frame_rgb, open_video  # noqa: E402
 from srdata.imageio import decode_source, find_images  # noqa: E402
 from srdata.quality import edge_sharpness, grey_of  # noqa: E402
 

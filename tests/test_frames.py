@@ -22,20 +22,10 @@ from helpers import ROOT, drawing, fade, hold, pan, write_video
 from srdata.cli import main
 from srdata.dedup import hex_to_u64
 from srdata.errors import UserError
-from srdata.frames import (
-    DEFAULT_SHARPNESS_FLOOR,
-    DROP_REASONS,
-    Colour,
-    FramesOptions,
-    extract_frames,
-    find_videos,
-    frame_colour,
-    frame_name,
-    frame_rgb,
-    open_video,
-)
+from srdata.frames import DEFAULT_SHARPNESS_FLOOR, DROP_REASONS, FramesOptions, extract_frames, find_videos, frame_name
 from srdata.layout import FRAMES_LIST, FRAMES_STATE
 from srdata.quality import NEAR_CONSTANT_LEVELS
+from srdata.video import Colour, frame_colour, frame_rgb, open_video
 from av.video.reformatter import VideoReformatter
 
 W, H, FPS = 320, 180, 24
