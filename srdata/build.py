@@ -52,6 +52,7 @@ from srdata.imageio import (
     encode_png,
     find_images,
     open_header,
+    png_as_output,
     read_output_key,
     reason_kind,
 )
@@ -62,7 +63,9 @@ from srdata.resize import resize
 from srdata.split import assign_splits
 LR_MIN_SIDE = 32
 # Bump when the bytes made for unchanged settings change, so old outputs are remade.
-OUTPUT_KEY_VERSION = 1
+# 2: PNGs encoded with the fast filter (imageio.encode_png fast=True); whole 8-bit RGB PNG sources
+# reused as HR (imageio.png_as_output).
+OUTPUT_KEY_VERSION = 2
 # Rejections that depend on options (recomputed every run from the cached size).
 _OPTION_DEPENDENT = ("too small", TOO_MANY_PIXELS)
 
@@ -185,14 +188,16 @@ def _run_task(task: _Task, opts: BuildOptions, staging: str) -> _Done:
         probe.phash = phash_u64(Image.frombuffer("RGB", (width, height), bgr, "raw", "BGR", 0, 1))
     if rejection(probe, opts) is not None:
         return _Done(task.index, probe, True)
-    written = _make_outputs(bgr, probe, opts, Path(staging), task.hints)
+    written = _make_outputs(bgr, data, probe, opts, Path(staging), task.hints)
     return _Done(task.index, probe, True, written)
 
 
-def _make_outputs(bgr: np.ndarray, probe: Probe, opts: BuildOptions, staging: Path, hints) -> dict[str, str]:
+def _make_outputs(bgr: np.ndarray, data: bytes, probe: Probe, opts: BuildOptions, staging: Path, hints) -> int:
     """Write the HR and LR not already found (by key) in staging or the hinted files.
 
-    Returns how many files it wrote.
+    An HR that is the whole source, unresized, reuses the source's compressed pixels when it is
+    an 8-bit RGB PNG (`png_as_output`: the same pixels, no encode); every other PNG is encoded
+    with the fast filter. Returns how many files it wrote.
     """
     record = opts.draw(probe.sha256)
     hr_key, lr_key = output_keys(probe, opts, record)
@@ -203,10 +208,12 @@ def _make_outputs(bgr: np.ndarray, probe: Probe, opts: BuildOptions, staging: Pa
     hr = bgr if geo.resized is None else resize(bgr, geo.resized, opts.hr_resize)
     hr = hr[: geo.hr[1], : geo.hr[0]]
     if hr_key in missing:
-        write_output(staging / f"{hr_key}.png", encode_png(hr, opts.png_level, hr_key))
+        whole = geo.resized is None and geo.hr == (bgr.shape[1], bgr.shape[0])
+        png = png_as_output(data, hr_key) if whole else None
+        write_output(staging / f"{hr_key}.png", png or encode_png(hr, opts.png_level, hr_key, fast=True))
     if lr_key in missing:
         lr = record.apply(np.ascontiguousarray(hr))
-        write_output(staging / f"{lr_key}.png", encode_png(lr, opts.png_level, lr_key))
+        write_output(staging / f"{lr_key}.png", encode_png(lr, opts.png_level, lr_key, fast=True))
     return len(missing)
 
 

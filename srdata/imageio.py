@@ -358,10 +358,53 @@ def encode_png(bgr: np.ndarray, level: int, output_key: str | None, fast: bool =
     png = buf.tobytes()
     if output_key is None:
         return png
+    return png[:_PNG_AFTER_IHDR] + _output_key_chunk(output_key) + png[_PNG_AFTER_IHDR:]
+
+
+def _output_key_chunk(output_key: str) -> bytes:
     body = OUTPUT_KEY_KEYWORD + b"\x00" + output_key.encode("ascii")
     chunk = struct.pack(">I", len(body)) + b"tEXt" + body
-    chunk += struct.pack(">I", zlib.crc32(chunk[4:]) & 0xFFFFFFFF)
-    return png[:_PNG_AFTER_IHDR] + chunk + png[_PNG_AFTER_IHDR:]
+    return chunk + struct.pack(">I", zlib.crc32(chunk[4:]) & 0xFFFFFFFF)
+
+
+def png_as_output(data: bytes, output_key: str) -> bytes | None:
+    """The source PNG `data` as a dataset PNG with the output key, reusing its compressed pixels
+    (no decode, no encode), or None when that would not decode to the source's own RGB samples.
+
+    Reused: an 8-bit RGB, non-interlaced PNG whose other chunks cannot change its decoded pixels
+    (colour-space notes, text, time, resolution: all dropped, as a re-encode drops them). Refused:
+    any other colour type or depth, tRNS (decoders add alpha: the build composites it onto white),
+    EXIF (orientation), anything unknown. The result is IHDR, the key's tEXt, every IDAT, IEND:
+    a pure function of the source bytes.
+    """
+    if not data.startswith(_PNG_SIGNATURE) or b"Raw profile type exif" in data:
+        return None
+    pos, ihdr, idat = len(_PNG_SIGNATURE), None, []
+    while pos + 12 <= len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, end = data[pos + 4 : pos + 8], pos + 12 + length
+        if end > len(data):
+            return None
+        if kind == b"IHDR":
+            ihdr = data[pos:end]
+        elif kind == b"IDAT":
+            idat.append(data[pos:end])
+        elif kind == b"IEND":
+            break
+        elif kind not in _PIXEL_NEUTRAL_CHUNKS:
+            return None
+        pos = end
+    else:
+        return None
+    # IHDR body: width, height (4 bytes each), bit depth, colour type, compression, filter, interlace
+    if ihdr is None or len(ihdr) != 25 or not idat or ihdr[16:21] != b"\x08\x02\x00\x00\x00":
+        return None
+    return _PNG_SIGNATURE + ihdr + _output_key_chunk(output_key) + b"".join(idat) + _PNG_IEND
+
+
+# Ancillary PNG chunks that never change the pixels srkit decodes (OpenCV ignores them all).
+_PIXEL_NEUTRAL_CHUNKS = {b"gAMA", b"sRGB", b"cHRM", b"iCCP", b"sBIT", b"pHYs", b"tEXt", b"zTXt", b"iTXt",
+                         b"tIME", b"bKGD"}
 
 
 def read_output_key(path: str | os.PathLike) -> str | None:

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 import zipfile
+import zlib
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -394,6 +395,28 @@ def old_esrgan_names(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 def write_png(path: Path, img: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+
+
+def png_chunks(png: bytes) -> list[tuple[bytes, bytes]]:
+    """(type, body) of every chunk of a PNG, in file order."""
+    pos, chunks = 8, []
+    while pos < len(png):
+        (length,) = struct.unpack(">I", png[pos : pos + 4])
+        chunks.append((png[pos + 4 : pos + 8], png[pos + 8 : pos + 8 + length]))
+        pos += 12 + length
+    return chunks
+
+
+def png_chunk(kind: bytes, body: bytes) -> bytes:
+    """One PNG chunk with its CRC."""
+    chunk = struct.pack(">I", len(body)) + kind + body
+    return chunk + struct.pack(">I", zlib.crc32(chunk[4:]) & 0xFFFFFFFF)
+
+
+def png_filter_bytes(png: bytes, width: int) -> set[int]:
+    """The filter type byte of every row of an 8-bit RGB PNG."""
+    rows = zlib.decompress(b"".join(body for kind, body in png_chunks(png) if kind == b"IDAT"))
+    return set(rows[:: width * 3 + 1])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from srdata.dedup import DEFAULT_THRESHOLD, phash_hex, phash_u64
 from srdata.imageio import decode_source, read_output_key
 from srdata.resize import imresize_matlab
 from srdata.split import assign_splits
-from helpers import blob_image, make_raw, manifest, options, tree, write_image
+from helpers import blob_image, make_raw, manifest, options, png_chunks, png_filter_bytes, tree, write_image
 from helpers import inspect_dataset
 
 
@@ -65,6 +65,21 @@ def test_layout_manifest_and_dataset_json(tmp_path):
         ["dataset.json", "duplicates.json", "manifest.jsonl", "rejected.jsonl", "train", "train_X2",
          "val", "val_X2", "test", "test_X2"]
     )
+
+
+def test_whole_rgb_png_sources_are_reused_as_hr_and_other_pngs_encoded_fast(tmp_path):
+    src = tmp_path / "raw"
+    write_image(src / "whole.png", blob_image(1, 96, 80))  # a multiple of the scale: the HR is the source
+    write_image(src / "cropped.png", blob_image(2, 97, 81))
+    build_dataset(options(src, tmp_path / "ds", val=0, test=0), progress=False)
+    ds = tmp_path / "ds"
+    idat = lambda png: [body for kind, body in png_chunks(png) if kind == b"IDAT"]  # noqa: E731
+    reused = (ds / "train" / "whole.png").read_bytes()
+    assert idat(reused) == idat((src / "whole.png").read_bytes())
+    assert np.array_equal(read_bgr(ds / "train" / "whole.png"), blob_image(1, 96, 80))
+    assert read_output_key(ds / "train" / "whole.png") is not None
+    for rel, width in (("train/cropped.png", 96), ("train_X2/cropped.png", 48), ("train_X2/whole.png", 48)):
+        assert png_filter_bytes((ds / rel).read_bytes(), width) == {2}, rel  # Up on every row: the fast encoder
 
 
 def test_same_bytes_with_one_or_two_workers(tmp_path):

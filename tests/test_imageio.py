@@ -13,12 +13,14 @@ import pytest
 from PIL import Image, ImageOps
 
 from srdata.errors import UserError
+from helpers import png_chunk, png_chunks, png_filter_bytes
 from srdata.imageio import (
     RejectedImage,
     apply_orientation,
     decode_source,
     encode_png,
     find_images,
+    png_as_output,
     read_png_rgb,
     read_output_key,
 )
@@ -295,21 +297,56 @@ def test_find_images_recursive_sorted_skips_hidden_temp_other_and_excluded(tmp_p
         find_images(tmp_path / "missing")
 
 
-def _png_filter_bytes(png: bytes, width: int) -> set[int]:
-    """The filter type byte of every row of an 8-bit RGB PNG."""
-    pos, idat = 8, b""
-    while pos < len(png):
-        (length,) = struct.unpack(">I", png[pos : pos + 4])
-        if png[pos + 4 : pos + 8] == b"IDAT":
-            idat += png[pos + 8 : pos + 8 + length]
-        pos += 12 + length
-    rows = zlib.decompress(idat)
-    return set(rows[:: width * 3 + 1])
-
-
 def test_encode_png_fast_filters_every_row_up_and_keeps_pixels(samples_dir):
     bgr = cv2.imread(str(sorted(samples_dir.glob("*.png"))[0]))
     fast = encode_png(bgr, 1, None, fast=True)
     assert np.array_equal(cv2.imdecode(np.frombuffer(fast, np.uint8), cv2.IMREAD_COLOR), bgr)
-    assert _png_filter_bytes(fast, bgr.shape[1]) == {2}  # 2 = Up
-    assert len(_png_filter_bytes(encode_png(bgr, 1, None), bgr.shape[1])) > 1  # libpng's own choice
+    assert png_filter_bytes(fast, bgr.shape[1]) == {2}  # 2 = Up
+    assert len(png_filter_bytes(encode_png(bgr, 1, None), bgr.shape[1])) > 1  # libpng's own choice
+
+
+def _with_chunks(png: bytes, *chunks: bytes) -> bytes:
+    """The PNG with extra chunks right after IHDR."""
+    return png[:33] + b"".join(chunks) + png[33:]
+
+
+def test_png_as_output_reuses_the_compressed_pixels_of_rgb8_pngs(tmp_path):
+    rgb = pattern(37, 53)
+    plain = png_bytes(rgb)
+    noted = _with_chunks(plain, png_chunk(b"gAMA", struct.pack(">I", 45455)), png_chunk(b"sRGB", b"\x00"),
+                         png_chunk(b"tEXt", b"Software\x00paint"), png_chunk(b"pHYs", struct.pack(">IIB", 1, 1, 1)))
+    out = png_as_output(noted, "k1")
+    assert out == png_as_output(plain, "k1")  # the notes are dropped, as a re-encode drops them
+    assert [kind for kind, _ in png_chunks(out)] == [b"IHDR", b"tEXt"] + [b"IDAT"] * (len(png_chunks(out)) - 3) + [b"IEND"]
+    assert [body for kind, body in png_chunks(out) if kind == b"IDAT"] == \
+        [body for kind, body in png_chunks(plain) if kind == b"IDAT"]
+    path = save(tmp_path, "o.png", out)
+    assert read_output_key(path) == "k1"
+    assert np.array_equal(read_png_rgb(path), rgb) and np.array_equal(decode_source(path), rgb)
+    with Image.open(path) as img:
+        img.load()  # Pillow checks the chunk CRCs
+
+
+def test_png_as_output_refuses_what_would_not_decode_to_the_same_rgb(tmp_path):
+    rgb = pattern(20, 24)
+    plain = png_bytes(rgb)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    interlaced = bytearray(plain)
+    interlaced[28] = 1  # IHDR interlace byte (the CRC is not even checked before refusing)
+    refused = {
+        "tRNS (alpha)": _with_chunks(plain, png_chunk(b"tRNS", struct.pack(">3H", *rgb[0, 0]))),
+        "RGBA": pil_bytes(Image.fromarray(np.dstack([rgb, rgb[:, :, :1]])), "PNG"),
+        "grey": pil_bytes(Image.fromarray(rgb[:, :, 0]), "PNG"),
+        "palette": pil_bytes(Image.fromarray(rgb).convert("P"), "PNG"),
+        "16-bit": cv2.imencode(".png", rgb.astype(np.uint16) * 257)[1].tobytes(),
+        "interlaced": bytes(interlaced),
+        "eXIf": pil_bytes(Image.fromarray(rgb), "PNG", exif=exif.tobytes()),
+        "exif as text": _with_chunks(plain, png_chunk(b"tEXt", b"Raw profile type exif\x00 exif 0")),
+        "unknown chunk": _with_chunks(plain, png_chunk(b"sPLT", b"x\x00\x08")),
+        "no IEND": plain[:-12],
+        "chunk past the end": plain[:-20],
+        "JPEG": pil_bytes(Image.fromarray(rgb), "JPEG"),
+    }
+    for what, data in refused.items():
+        assert png_as_output(data, "k") is None, what
