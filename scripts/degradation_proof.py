@@ -61,7 +61,7 @@ def build(src: Path, out: Path, **degradation) -> None:
 def recipe(work: Path, pipeline: str, iters: int) -> dict:
     return {
         "seed": 0, "run_dir": str(work / f"run-{pipeline}"),
-        "data": {"root": str(work / "ds-seed"), "degrade": pipeline, "cache_mb": 4096},
+        "data": {"root": str(work / "ds-seed"), "degrade": pipeline},
         "model": {"arch": "compact", "nf": 32, "nc": 8, "skip": "bicubic"},
         "train": {"iters": iters, "batch_size": 16, "patch_size": 128, "lr": 1e-3, "loss": "mse", "clip_output": True,
                   "scheduler": {"name": "cosine_restart", "eta_min": 1e-6}},

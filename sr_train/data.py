@@ -9,6 +9,7 @@ resuming at iteration N needs no saved sampler state.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,10 +18,10 @@ import paddle
 from PIL import Image
 from rich.console import Console
 
+from sr_train.cache import decoded_images
 from sr_train.recipe import Recipe
 from srdata.degradations.pipeline import Pipeline
 from srdata.errors import UserError
-from srdata.imageio import read_png_rgb
 from srdata.layout import SplitDirs, list_pairs, lr_dir, resolve_layout
 from srdata.metrics import SSIM_MARGIN
 
@@ -141,24 +142,27 @@ def find_pairs(split: SplitDirs, scale: int, min_hr: int = 0, console: Console |
 
 
 class ImageStore:
-    """Decoded pairs (or HR images alone), kept in memory when they fit in `cache_mb` (else read at
-    each use)."""
+    """The training images, HR (and LR unless the data is HR only), decoded once into the
+    decoded-image cache in `cache_dir` (sr_train.cache) and read from it as memory-mapped views:
+    a patch costs a slice, not the decode of a whole PNG, and no process holds the images in its
+    own memory. `workers` processes decode what the cache lacks."""
 
-    def __init__(self, pairs: list[Pair], scale: int, cache_mb: int):
+    def __init__(self, pairs: list[Pair], scale: int, cache_dir: Path, workers: int = 1, progress: bool = False):
         self.pairs = pairs
         self.scale = scale
-        total = sum(p.hr_size[0] * p.hr_size[1] * 3 * (1 + (p.lr is not None) / scale**2) for p in pairs)
-        self.cached = total <= cache_mb * 2**20
-        self._images = [self._read(i) for i in range(len(pairs))] if self.cached else None
-        self.megabytes = total / 2**20
-
-    def _read(self, index: int) -> tuple[np.ndarray, np.ndarray | None]:
-        pair = self.pairs[index]
-        return read_png_rgb(pair.hr), None if pair.lr is None else read_png_rgb(pair.lr)
+        self.hr, wrote_hr = decoded_images([p.hr for p in pairs], [p.hr_size for p in pairs], cache_dir, workers,
+                                           progress)
+        self.lr, wrote_lr = None, False
+        if all(p.lr is not None for p in pairs):
+            self.lr, wrote_lr = decoded_images([p.lr for p in pairs], [(w // scale, h // scale) for w, h in
+                                                                        (p.hr_size for p in pairs)],
+                                               cache_dir, workers, progress)
+        self.written = wrote_hr or wrote_lr  # decoded now (False: the cache already held them)
+        self.megabytes = (self.hr.nbytes + (self.lr.nbytes if self.lr is not None else 0)) / 2**20
 
     def get(self, index: int) -> tuple[np.ndarray, np.ndarray | None]:
-        """(HR, LR) uint8 HWC RGB; LR None for HR-only data."""
-        return self._images[index] if self.cached else self._read(index)
+        """(HR, LR) uint8 HWC RGB, read-only; LR None for HR-only data."""
+        return self.hr[index], None if self.lr is None else self.lr[index]
 
 
 def sample_rng(seed: int, iteration: int, sample: int) -> np.random.Generator:
@@ -183,7 +187,16 @@ def image_index(seed: int, global_sample: int, count: int) -> int:
     """Which image the n-th training sample uses: epoch-wise permutations, so every image is seen
     once per epoch, each epoch's order drawn from (seed, epoch)."""
     epoch, position = divmod(global_sample, count)
-    return int(np.random.default_rng([seed, 1 << 20, epoch]).permutation(count)[position])
+    return int(epoch_order(seed, epoch, count)[position])
+
+
+@functools.lru_cache(maxsize=4)
+def epoch_order(seed: int, epoch: int, count: int) -> np.ndarray:
+    """The image order of one epoch, drawn once per process (a permutation of 100k images costs
+    about 1 ms, as much as a whole patch from the cache)."""
+    order = np.random.default_rng([seed, 1 << 20, epoch]).permutation(count)
+    order.flags.writeable = False
+    return order
 
 
 def random_crop(hr: np.ndarray, lr: np.ndarray | None, scale: int, patch: int, rng: np.random.Generator,

@@ -4,8 +4,8 @@
   an export folder's `model.json` is loaded with `paddle.jit.load`. Neither goes through Paddle's
   inference predictor (`paddle.inference`), whose oneDNN path segfaults on this machine's CPU.
 - "onnx": an export folder's `model.onnx`, or, for a weights file, an ONNX export made on the fly
-  and kept in a cache folder keyed by the weights file's SHA-256 (`$SRKIT_CACHE`, else
-  `$XDG_CACHE_HOME/srkit`, else `~/.cache/srkit`), so the conversion (a few seconds) happens once.
+  and kept in srkit's cache folder (`sr_train.cache`) keyed by the weights file's SHA-256, so the
+  conversion (a few seconds) happens once.
 
 Both are callables that `sr_train.tiling.upscale` accepts and carry `input_multiple`.
 """
@@ -17,6 +17,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from sr_train.cache import default_cache_dir
 from sr_train.export import INFO_NAME, MODEL_STEM, ONNX_NAME, export_weights, quiet_paddle_import, read_info
 from sr_train.onnx_runner import OnnxRunner
 from sr_train.provenance import file_sha256
@@ -114,10 +115,3 @@ def _has_onnx_export(folder: Path, digest: str) -> bool:
     except UserError:
         return False
     return info.weights_sha256 == digest and "onnx" in info.formats
-
-
-def default_cache_dir() -> Path:
-    if os.environ.get("SRKIT_CACHE"):
-        return Path(os.environ["SRKIT_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "srkit"

@@ -24,6 +24,7 @@ import paddle.nn.functional as F
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from sr_train.cache import default_cache_dir
 from sr_train.checkpoint import (TrainState, list_states, load_optimizer_state, optimizer_state, pick_state, prune_states,
                                  remove_temp_files, save_state, state_path, weights_path)
 from sr_train.data import (ImageStore, TrainBatches, check_val_sizes, data_order, find_pairs, resolve_splits,
@@ -39,6 +40,7 @@ from sr_train.schedule import learning_rate
 from sr_train.weights.load import check_arch_agrees, model_state, read_weights, set_state_checked
 from sr_train.weights.srkit import save_weights
 from srdata.atomic import write_bytes
+from srdata.cliutil import default_workers
 from srdata.errors import UserError
 from srdata.metrics import mean_score
 
@@ -108,12 +110,18 @@ def fit(recipe: Recipe, resume: str | None = None, progress: bool = True, consol
     val_pairs = find_pairs(splits.val, scale, console=console)
     crop = recipe.val.crop_border if recipe.val.crop_border is not None else scale
     check_val_sizes(val_pairs, crop, recipe.source)
-    store = ImageStore(train_pairs, scale, recipe.data.cache_mb)
+    # training images decoded once into a memory-mapped cache (rank 0 writes it, the others then open it)
+    cache_dir = Path(recipe.data.cache_dir) if recipe.data.cache_dir else default_cache_dir()
+    if main_process:
+        store = ImageStore(train_pairs, scale, cache_dir, default_workers(), progress=progress)
+    barrier(world, "decoded-images")
+    if not main_process:
+        store = ImageStore(train_pairs, scale, cache_dir, default_workers())
     y_channel = recipe.val.y_channel
     made = "" if pipeline is None else f"; LRs made on the fly by pipeline {pipeline.name} ({pipeline.origin})"
-    say(f"data: {len(train_pairs)} train {'HR images' if pipeline else 'pairs'} ({store.megabytes:.0f} MB, "
-        f"{'cached in memory' if store.cached else 'read from disk at each use'}), {len(val_pairs)} val pairs, "
-        f"x{scale}; {world} process(es), {threads} thread(s){made}")
+    say(f"data: {len(train_pairs)} train {'HR images' if pipeline else 'pairs'} ({store.megabytes:.0f} MB decoded, "
+        f"{'written now to' if store.written else 'read from'} {store.hr.pixels.parent}), {len(val_pairs)} val "
+        f"pairs, x{scale}; {world} process(es), {threads} thread(s){made}")
 
     # ------------------------------------------------------------------ model, optimiser, EMA
     paddle.seed(recipe.seed)

@@ -36,7 +36,7 @@ class DataConfig:
     val: Folders | None = None
     scale: int | None = None  # dataset.json's scale for `root`; inferred from image sizes for folders
     workers: int = 0  # DataLoader worker processes (0 = load in the training process)
-    cache_mb: int = 2048  # decoded images are kept in memory when they fit in this budget
+    cache_dir: str = ""  # where training images are decoded once and memory-mapped ("": srkit's cache folder)
     flip: bool = True  # random horizontal/vertical flips of training crops
     transpose: bool = True  # random transposes (rotations by 90° combined with flips)
     degrade: str | None = None  # make each training LR on the fly from its HR patch with this pipeline (preset or YAML file)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
@@ -9,6 +10,13 @@ import numpy as np
 import pytest
 
 from helpers import ROOT, SAMPLES, start_scheduler, write_png  # noqa: F401 (ROOT: imported from here by tests)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_srkit_cache(tmp_path_factory):
+    """srkit's cache folder (decoded training images, ONNX exports) in a temporary folder, for this
+    process and every process the tests start, never the user's ~/.cache."""
+    os.environ["SRKIT_CACHE"] = str(tmp_path_factory.mktemp("srkit-cache"))
 
 
 @pytest.fixture(scope="session")

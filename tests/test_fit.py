@@ -14,6 +14,7 @@ import numpy as np
 import paddle
 import pytest
 
+import sr_train.cache
 import sr_train.data
 import sr_train.evaluate
 import sr_train.fit as fit_module
@@ -138,7 +139,7 @@ def forbid_data_and_models(monkeypatch) -> None:
     def forbidden(*args, **kwargs):
         raise AssertionError("data was read or a model built before the run_dir check")
 
-    for module, name in ((sr_train.data, "read_png_rgb"), (sr_train.data, "image_size"),
+    for module, name in ((sr_train.cache, "read_png_rgb"), (sr_train.data, "image_size"),
                          (sr_train.evaluate, "read_png_rgb"), (fit_module, "build_model")):
         monkeypatch.setattr(module, name, forbidden)
 
@@ -296,9 +297,9 @@ def test_state_of_another_architecture_is_refused_on_resume(pairs_dir, tmp_path)
         load_optimizer_state(optimizer, dict(layer.named_parameters()), state.optimizer)
 
 
-def test_batches_depend_only_on_seed_and_iteration(pairs_dir):
+def test_batches_depend_only_on_seed_and_iteration(pairs_dir, tmp_path):
     split = SplitDirs("train", pairs_dir / "train", pairs_dir / "train_lq")
-    store = ImageStore(find_pairs(split, SCALE, 32), SCALE, cache_mb=64)
+    store = ImageStore(find_pairs(split, SCALE, 32), SCALE, tmp_path)
     full = TrainBatches(store, 3, 0, 10, 4, 32, True, True)
     late = TrainBatches(store, 3, 5, 10, 4, 32, True, True)
     for a, b in zip(full[5], late[0]):
@@ -313,10 +314,21 @@ def test_batches_depend_only_on_seed_and_iteration(pairs_dir):
     assert np.abs(down - lq[0].transpose(1, 2, 0)).max() < 3 / 255
 
 
-def test_loader_workers_do_not_change_the_batches(pairs_dir):
+def test_training_images_are_decoded_once_into_data_cache_dir(pairs_dir, tmp_path):
+    cache = tmp_path / "cache"
+    first, second = quiet(), quiet()
+    run(tiny_recipe(pairs_dir, tmp_path / "a", train__iters=1, data__cache_dir=str(cache)), console=first)
+    assert "MB decoded, written now to" in first.file.getvalue()
+    assert len(list(cache.rglob("pixels-*.u8"))) == 2  # the HR folder's and the LR folder's
+    stamps = {p: p.stat().st_mtime_ns for p in cache.rglob("*")}
+    run(tiny_recipe(pairs_dir, tmp_path / "b", train__iters=1, data__cache_dir=str(cache)), console=second)
+    assert "MB decoded, read from" in second.file.getvalue()
+    assert {p: p.stat().st_mtime_ns for p in cache.rglob("*")} == stamps
+
+
+def test_loader_workers_do_not_change_the_batches(pairs_dir, tmp_path):
     split = SplitDirs("train", pairs_dir / "train", pairs_dir / "train_lq")
-    store = ImageStore(find_pairs(split, SCALE, 32), SCALE, cache_mb=0)  # not cached: workers read files
-    assert not store.cached
+    store = ImageStore(find_pairs(split, SCALE, 32), SCALE, tmp_path)  # workers map the cache file themselves
     serial = [tuple(t.numpy() for t in b) for b in train_loader(TrainBatches(store, 1, 2, 6, 2, 32, True, True), 0)]
     parallel = [tuple(t.numpy() for t in b) for b in train_loader(TrainBatches(store, 1, 2, 6, 2, 32, True, True), 2)]
     assert len(serial) == len(parallel) == 4

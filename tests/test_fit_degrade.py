@@ -19,13 +19,14 @@ from srdata.layout import SplitDirs
 SCALE = 2
 
 
-def hr_only_store(pairs_dir, cache_mb: int = 64) -> ImageStore:
+def hr_only_store(pairs_dir, cache_dir) -> ImageStore:
     split = SplitDirs("train", pairs_dir / "train", None)
-    return ImageStore(find_pairs(split, SCALE, 32, hr_only=True), SCALE, cache_mb=cache_mb)
+    return ImageStore(find_pairs(split, SCALE, 32, hr_only=True), SCALE, cache_dir)
 
 
-def test_online_lrs_are_the_pipeline_applied_to_each_hr_patch(pairs_dir):
-    store = hr_only_store(pairs_dir)
+def test_online_lrs_are_the_pipeline_applied_to_each_hr_patch(pairs_dir, tmp_path):
+    store = hr_only_store(pairs_dir, tmp_path)
+    assert store.lr is None
     assert [p.lr for p in store.pairs] == [None] * 4
     pipeline = load_pipeline("realesrgan")
     batches = TrainBatches(store, 3, 0, 10, 4, 32, True, True, pipeline=pipeline)
@@ -41,9 +42,9 @@ def test_online_lrs_are_the_pipeline_applied_to_each_hr_patch(pairs_dir):
     assert len({degrade_seed(3, it, j) for it in range(5) for j in range(4)}) == 20
 
 
-def test_hr_only_crop_uses_the_same_grid_as_a_paired_crop(pairs_dir):
+def test_hr_only_crop_uses_the_same_grid_as_a_paired_crop(pairs_dir, tmp_path):
     """The crop of an HR-only sample is where a paired crop would be, so data.degrade only changes the LR."""
-    store = hr_only_store(pairs_dir)
+    store = hr_only_store(pairs_dir, tmp_path)
     hr = store.get(0)[0]
     lr = hr[::SCALE, ::SCALE]
     alone, _ = random_crop(hr, None, SCALE, 32, sample_rng(1, 2, 3), True, True)
@@ -51,8 +52,8 @@ def test_hr_only_crop_uses_the_same_grid_as_a_paired_crop(pairs_dir):
     np.testing.assert_array_equal(alone, paired)
 
 
-def test_online_batches_do_not_depend_on_loader_workers(pairs_dir):
-    store = hr_only_store(pairs_dir, cache_mb=0)
+def test_online_batches_do_not_depend_on_loader_workers(pairs_dir, tmp_path):
+    store = hr_only_store(pairs_dir, tmp_path)
     pipeline = load_pipeline("anime-video")
 
     def batches(workers):
