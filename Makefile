@@ -45,6 +45,7 @@ bench: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python bench/predict.py
 	$(BIN)/python bench/degrade.py
 	$(BIN)/python bench/train.py
+	$(BIN)/python bench/loader.py
 
 clean:
 	rm -rf out $(VENV)
