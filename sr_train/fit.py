@@ -75,9 +75,8 @@ def fit(recipe: Recipe, resume: str | None = None, progress: bool = True, consol
     main_process = rank == 0
     threads = recipe.train.threads or DEFAULT_THREADS
     paddle.base.core.set_num_threads(threads)
-    on_gpu = paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
-    use_amp = recipe.train.amp and on_gpu
-    if recipe.train.amp and not on_gpu:
+    use_amp = recipe.train.amp and on_gpu()
+    if recipe.train.amp and not use_amp:
         console.print("train.amp ignored: mixed precision is used on GPU only")
     run_dir = Path(recipe.run_dir)
     def say(message: str) -> None:
@@ -142,8 +141,12 @@ def fit(recipe: Recipe, resume: str | None = None, progress: bool = True, consol
     optimizer = paddle.optimizer.Adam(learning_rate=recipe.train.lr, beta1=recipe.train.beta1,
                                       beta2=recipe.train.beta2, parameters=model.parameters(),
                                       weight_decay=recipe.train.weight_decay or None, grad_clip=clip)
-    scaler = paddle.amp.GradScaler(init_loss_scaling=2.0**16) if use_amp else None
-    net = paddle.DataParallel(model) if world > 1 else model
+    # float16 needs loss scaling (its range is narrow), bfloat16 has float32's range and does not
+    scaler = paddle.amp.GradScaler(init_loss_scaling=2.0**16) if use_amp and recipe.train.amp_dtype == "float16" else None
+    net = model
+    if recipe.train.to_static:  # the training forward as one static graph; validation and saving use `model`
+        net = paddle.jit.to_static(TrainingForward(model), full_graph=True)
+    net = paddle.DataParallel(net) if world > 1 else net
 
     # ------------------------------------------------------------------ GAN stage (ESRGAN): D, VGG loss
     disc = optimizer_d = net_d = perceptual = None
@@ -203,7 +206,7 @@ def fit(recipe: Recipe, resume: str | None = None, progress: bool = True, consol
             t_data = time.perf_counter()
             lq, gt = next(batches)
             t_step = time.perf_counter()
-            with paddle.amp.auto_cast(enable=use_amp):
+            with paddle.amp.auto_cast(enable=use_amp, dtype=recipe.train.amp_dtype):
                 sr = net(lq)
             out = sr.astype("float32")
             if recipe.train.clip_output:
@@ -312,6 +315,22 @@ def fit(recipe: Recipe, resume: str | None = None, progress: bool = True, consol
 
 
 # ============================================================================ helpers of the loop
+
+def on_gpu() -> bool:
+    return paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
+
+
+class TrainingForward(paddle.nn.Layer):
+    """The generator's forward pass as its own layer, for `paddle.jit.to_static` (train.to_static):
+    converting this wrapper leaves the generator itself in dynamic mode for validation and export."""
+
+    def __init__(self, model: paddle.nn.Layer):
+        super().__init__()
+        self.model = model
+
+    def forward(self, lq):
+        return self.model(lq)
+
 
 def stop_if_not_finite(values: dict[str, float], iteration: int, run_dir: Path) -> None:
     """TrainingDiverged (before any update or write of this iteration) if a loss is NaN/Inf."""

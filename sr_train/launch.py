@@ -18,7 +18,7 @@ import time
 import paddle
 from rich.console import Console
 
-from sr_train.fit import FitResult, fit
+from sr_train.fit import FitResult, fit, on_gpu
 from sr_train.recipe import Recipe
 from srdata.cliutil import default_workers
 from srdata.errors import UserError
@@ -27,10 +27,6 @@ from srdata.errors import UserError
 def launched_by_paddle() -> bool:
     """True inside a process started by paddle.distributed.launch or spawn."""
     return int(os.environ.get("PADDLE_TRAINERS_NUM", "1")) > 1
-
-
-def on_gpu() -> bool:
-    return paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
 
 
 def fit_processes(recipe: Recipe, cores: int | None = None) -> int:

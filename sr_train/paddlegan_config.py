@@ -94,7 +94,7 @@ class _Translator:
         if crit.get("name") != "L1Loss" or crit.get("loss_weight", 1.0) != 1.0:
             self.refuse("model.pixel_criterion", f"is {crit}: srkit's PSNR stage uses L1 with weight 1")
         if model.get("to_static"):
-            self.notes.append("model.to_static ignored: srkit trains in dynamic mode")
+            out["train"]["to_static"] = True
 
     def datasets(self, dataset: dict, out: dict) -> None:
         self.only(dataset, "dataset", {"train", "test"})

@@ -80,6 +80,8 @@ class TrainConfig:
     ema: float = 0.0  # EMA decay of the generator's weights (e.g. 0.999); 0 = off
     grad_clip: float = 0.0  # clip the global gradient norm to this; 0 = off
     amp: bool = False  # mixed precision; used on GPU only (ignored with a notice on CPU)
+    amp_dtype: str = "float16"  # float16 (with loss scaling) | bfloat16 (GPUs that have it; no loss scaling)
+    to_static: bool = False  # run the generator's training forward as a static graph (paddle.jit.to_static)
     processes: int = 0  # CPU data-parallel processes; 0 = one per core (sr_train.launch); GPU: one, see README
     threads: int = 0  # Paddle CPU threads per process; 0 = srkit's measured default (1)
 
@@ -240,6 +242,8 @@ def check_recipe(recipe: Recipe) -> None:
     if recipe.train.ema >= 1:
         raise UserError(f"{src}: train.ema is a decay in [0, 1) (e.g. 0.999), got {recipe.train.ema}")
     recipe.arch_settings()
+    if recipe.train.amp_dtype not in ("float16", "bfloat16"):
+        raise UserError(f"{src}: train.amp_dtype: unknown type {recipe.train.amp_dtype!r}: use float16 or bfloat16")
     if recipe.train.loss not in ("l1", "mse"):
         raise UserError(f"{src}: train.loss: unknown loss {recipe.train.loss!r}: use l1 or mse")
     if (recipe.discriminator is None) != (recipe.loss.gan is None):

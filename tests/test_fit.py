@@ -337,6 +337,57 @@ def test_loader_workers_do_not_change_the_batches(pairs_dir, tmp_path):
         np.testing.assert_array_equal(b, d)
 
 
+# --- what runs only on a GPU, run on CPU as far as Paddle allows (README: "On a GPU") ---------------
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_the_amp_code_path_runs_on_cpu_and_trains_as_float32(pairs_dir, tmp_path, monkeypatch, dtype):
+    """fit's AMP path (auto_cast with train.amp_dtype, GradScaler for float16), forced on here: on a CPU
+    place Paddle switches auto_cast and GradScaler off itself, so the path must run and train exactly as
+    float32. This catches breakage of the code GPU users run, not float16/bfloat16 numerics."""
+    run(tiny_recipe(pairs_dir, tmp_path / "fp32", train__iters=3))
+    monkeypatch.setattr(fit_module, "on_gpu", lambda: True)
+    out = quiet()
+    run(tiny_recipe(pairs_dir, tmp_path / "amp", train__iters=3, train__amp=True, train__amp_dtype=dtype), console=out)
+    assert "train.amp ignored" not in out.file.getvalue()
+    assert_same_weights(tmp_path / "fp32" / "last.safetensors", tmp_path / "amp" / "last.safetensors")
+    with pytest.raises(UserError, match="train.amp_dtype: unknown type 'fp8'"):
+        run(tiny_recipe(pairs_dir, tmp_path / "bad", train__amp_dtype="fp8"))
+
+
+def test_amp_on_cpu_is_ignored_with_a_notice(pairs_dir, tmp_path):
+    out = quiet()
+    run(tiny_recipe(pairs_dir, tmp_path / "amp", train__iters=1, train__amp=True), console=out)
+    assert "train.amp ignored: mixed precision is used on GPU only" in out.file.getvalue()
+
+
+def test_to_static_trains_bit_identically_to_dynamic_mode_and_resumes(pairs_dir, tmp_path):
+    """train.to_static runs the generator's training forward as a static graph (paddle.jit.to_static):
+    same weights as dynamic mode, bit for bit on CPU, also across a resume."""
+    run(tiny_recipe(pairs_dir, tmp_path / "dynamic", train__iters=4, checkpoint__interval=2, val__interval=2))
+    run(tiny_recipe(pairs_dir, tmp_path / "static", train__iters=4, checkpoint__interval=2, val__interval=2,
+                    train__to_static=True))
+    assert_same_weights(tmp_path / "dynamic" / "last.safetensors", tmp_path / "static" / "last.safetensors")
+    run(tiny_recipe(pairs_dir, tmp_path / "branch", train__iters=4, checkpoint__interval=2, val__interval=2,
+                    train__to_static=True), resume=str(tmp_path / "dynamic" / "ckpt" / "iter_2.state"))
+    assert_same_weights(tmp_path / "dynamic" / "last.safetensors", tmp_path / "branch" / "last.safetensors")
+    for name, static in (("gan-dynamic", False), ("gan-static", True)):  # the GAN stage: D stays dynamic
+        run(gan_recipe(pairs_dir, tmp_path / name, train__iters=2, train__to_static=static))
+    assert_same_weights(tmp_path / "gan-dynamic" / "last.safetensors", tmp_path / "gan-static" / "last.safetensors")
+
+
+def test_the_loader_hands_batches_to_paddles_pinned_memory_buffered_reader(pairs_dir, tmp_path):
+    """On a GPU, paddle's DataLoader copies each batch to the device from pinned memory in a background
+    thread (use_buffer_reader with pin_memory, Paddle's dygraph default): train_loader must keep both,
+    and deliver tensors on Paddle's expected place (the GPU there, the CPU here)."""
+    split = SplitDirs("train", pairs_dir / "train", pairs_dir / "train_lq")
+    loader = train_loader(TrainBatches(ImageStore(find_pairs(split, SCALE, 32), SCALE, tmp_path),
+                                       1, 0, 2, 2, 32, True, True), 0)
+    assert loader.use_buffer_reader and loader.pin_memory
+    lq, gt = next(iter(loader))
+    assert str(lq.place) == f"Place({paddle.device.get_device()})" and gt.shape == [2, 3, 32, 32]
+
+
 def test_pixel_losses():
     import paddle
 
@@ -400,17 +451,20 @@ def test_cli_fit_runs(pairs_dir, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_two_process_data_parallel_equals_one_process(pairs_dir, tmp_path):
+@pytest.mark.parametrize("to_static", [False, True])
+def test_two_process_data_parallel_equals_one_process(pairs_dir, tmp_path, to_static):
     """`python -m paddle.distributed.launch --nproc_per_node 2 sr-train fit ...` on CPU (gloo): each
     process trains on half of every batch, gradients are averaged, rank 0 writes; the weights equal
-    a one-process run's up to float summation order."""
+    a one-process run's up to float summation order (with train.to_static too: DataParallel around
+    the static training forward)."""
     import subprocess
     import sys
 
     import yaml
 
     recipe = tmp_path / "r.yaml"
-    recipe.write_text(yaml.safe_dump(tiny_recipe(pairs_dir, tmp_path / "two", train__iters=4, train__batch_size=4)))
+    recipe.write_text(yaml.safe_dump(tiny_recipe(pairs_dir, tmp_path / "two", train__iters=4, train__batch_size=4,
+                                                 train__to_static=to_static)))
     script = Path(sys.executable).parent / "sr-train"
     cmd = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir",
            str(tmp_path / "log"), str(script), "fit", str(recipe), "--no-progress"]
@@ -418,7 +472,7 @@ def test_two_process_data_parallel_equals_one_process(pairs_dir, tmp_path):
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "2 process(es)" in (tmp_path / "log" / "workerlog.0").read_text()
     assert main(["fit", str(recipe), "--set", f"run_dir={tmp_path / 'one'}", "--set", "train.processes=1",
-                 "--no-progress"]) == 0
+                 "--set", "train.to_static=false", "--no-progress"]) == 0
     two, one = (read_weights_file(tmp_path / d / "last.safetensors").state for d in ("two", "one"))
     for k in one:
         np.testing.assert_allclose(two[k], one[k], atol=1e-6, err_msg=k)
@@ -448,7 +502,7 @@ def test_sr_train_fit_spawns_data_parallel_processes_itself(pairs_dir, tmp_path,
     assert main(["fit", str(recipe), "--set", "train.processes=2", "--no-progress"]) == 0
     assert "2 process(es)" in capfd.readouterr().err
     assert main(["fit", str(recipe), "--set", f"run_dir={tmp_path / 'one'}", "--set", "train.processes=1",
-                 "--no-progress"]) == 0
+                 "--set", "train.to_static=false", "--no-progress"]) == 0
     two, one = (read_weights_file(tmp_path / d / "last.safetensors").state for d in ("two", "one"))
     for k in one:
         np.testing.assert_allclose(two[k], one[k], atol=1e-6, err_msg=k)

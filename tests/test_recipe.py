@@ -271,6 +271,12 @@ def test_paddlegan_enable_visualdl_becomes_log_visualdl(tmp_path):
         assert load_recipe(write(tmp_path, text, "b.yaml")).log.visualdl is value
 
 
+def test_paddlegan_to_static_becomes_train_to_static(tmp_path):
+    assert not load_recipe(write(tmp_path, PADDLEGAN_PSNR, "a.yaml")).train.to_static
+    text = PADDLEGAN_PSNR.replace("  to_static: False", "  to_static: True")
+    assert load_recipe(write(tmp_path, text, "b.yaml")).train.to_static
+
+
 def test_paddlegan_multistep_translates(tmp_path):
     text = PADDLEGAN_PSNR.replace("""  name: CosineAnnealingRestartLR
   learning_rate: 0.0002
