@@ -113,7 +113,7 @@ def decoded_images(files: list[Path], sizes: list[tuple[int, int]], cache_dir: P
     old = _read_index(folder)
     if old.get("pixels") == pixels.name and pixels.is_file() and pixels.stat().st_size == offset:
         return DecodedImages(pixels, images), False
-    _write_pixels(files, images, pixels, old, offset, workers, progress)
+    _write_pixels(files, images, pixels, old, offset, workers, progress, Path(cache_dir))
     write_json(folder / INDEX, {"format": FORMAT, "folders": sorted({str(f.parent.resolve()) for f in files}),
                                 "pixels": pixels.name, "images": [asdict(image) for image in images]})
     for stale in folder.glob("pixels-*.u8"):
@@ -139,18 +139,17 @@ def _read_index(folder: Path) -> dict:
 
 
 def _write_pixels(files, images: list[CachedImage], pixels: Path, old: dict, total: int, workers: int,
-                  progress: bool) -> None:
+                  progress: bool, cache_dir: Path) -> None:
     """Write the pixel file: unchanged images copied from the old one, the others decoded."""
     try:
         pixels.parent.mkdir(parents=True, exist_ok=True)
         free = shutil.disk_usage(pixels.parent).free
     except OSError as exc:
-        raise UserError(f"{CACHE_KEY} {pixels.parent.parent.parent}: cannot write the decoded-image cache there "
+        raise UserError(f"{CACHE_KEY} {cache_dir}: cannot write the decoded-image cache there "
                         f"({exc.strerror or exc}): set {CACHE_KEY} to a writable folder") from None
     if free < total:
-        raise UserError(f"{CACHE_KEY} {pixels.parent.parent.parent}: the decoded training images need "
-                        f"{total / 2**30:.1f} GiB and only {free / 2**30:.1f} GiB are free there: set {CACHE_KEY} "
-                        "to a folder with room")
+        raise UserError(f"{CACHE_KEY} {cache_dir}: the decoded training images need {_size(total)} and only "
+                        f"{_size(free)} are free there: set {CACHE_KEY} to a folder with room")
     previous = _reusable(old, pixels.parent)
     try:
         with atomic_open(pixels, "wb") as out:
@@ -171,8 +170,12 @@ def _write_pixels(files, images: list[CachedImage], pixels: Path, old: dict, tot
                         out.seek(image.offset)
                         out.write(rgb.data)
     except OSError as exc:
-        raise UserError(f"{CACHE_KEY} {pixels.parent.parent.parent}: writing the decoded-image cache failed "
+        raise UserError(f"{CACHE_KEY} {cache_dir}: writing the decoded-image cache failed "
                         f"({exc.strerror or exc}): set {CACHE_KEY} to a writable folder with room") from None
+
+
+def _size(count: int) -> str:
+    return f"{count / 2**30:.1f} GiB" if count >= 2**30 else f"{count / 2**20:.1f} MiB"
 
 
 def _reusable(old: dict, folder: Path) -> tuple[Path, dict[tuple, CachedImage]] | None:

@@ -108,7 +108,8 @@ def test_no_room_or_no_write_access_names_the_recipe_key(tmp_path, monkeypatch):
     files, sizes = images(tmp_path / "hr")
     Usage = namedtuple("Usage", "total used free")
     monkeypatch.setattr(sr_train.cache.shutil, "disk_usage", lambda path: Usage(10**9, 10**9, 1000))
-    with pytest.raises(UserError, match=r"data.cache_dir .*need 0.0 GiB and only 0.0 GiB are free"):
+    with pytest.raises(UserError, match=r"data.cache_dir .*cache: the decoded training images need 0.0 MiB and "
+                                        r"only 0.0 MiB are free there: set data.cache_dir to a folder with room"):
         decoded_images(files, sizes, tmp_path / "cache", workers=1)
     monkeypatch.undo()
     (tmp_path / "file").write_text("")
