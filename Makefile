@@ -30,7 +30,7 @@ demo: $(STAMP)
 	$(BIN)/srdata frames data/demo/episode.mp4 --out $(DEMO)/frames
 	$(BIN)/srdata build --src data/samples --out $(DEMO)/ds --scale 4 --blur 1.2 --val 2 --test 2
 	$(BIN)/srdata inspect $(DEMO)/ds --json $(DEMO)/inspect.json --sheet $(DEMO)/sheet.png
-	$(BIN)/sr-train fit recipes/quickstart.yaml --resume auto
+	SRKIT_CACHE=$(DEMO)/cache $(BIN)/sr-train fit recipes/quickstart.yaml --resume auto
 	$(BIN)/sr-train eval recipes/quickstart.yaml --weights $(DEMO)/quickstart/best.safetensors --json $(DEMO)/eval.json
 	SRKIT_CACHE=$(DEMO)/cache $(BIN)/sr-train predict --weights $(DEMO)/quickstart/best.safetensors $(DEMO)/ds/test_X4 --out $(DEMO)/predict
 	$(BIN)/python scripts/side_by_side.py --lr $(DEMO)/ds/test_X4 --sr $(DEMO)/predict --hr $(DEMO)/ds/test --out $(DEMO)/side_by_side.png
