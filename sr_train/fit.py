@@ -119,7 +119,7 @@ def fit(recipe: Recipe, resume: str | None = None, progress: bool = True, consol
     y_channel = recipe.val.y_channel
     made = "" if pipeline is None else f"; LRs made on the fly by pipeline {pipeline.name} ({pipeline.origin})"
     say(f"data: {len(train_pairs)} train {'HR images' if pipeline else 'pairs'} ({store.megabytes:.0f} MB decoded, "
-        f"{'written now to' if store.written else 'read from'} {store.hr.pixels.parent}), {len(val_pairs)} val "
+        f"{'written now to' if store.written else 'read from'} {store.hr.pixels.parent.parent}), {len(val_pairs)} val "
         f"pairs, x{scale}; {world} process(es), {threads} thread(s){made}")
 
     # ------------------------------------------------------------------ model, optimiser, EMA
