@@ -173,14 +173,15 @@ def loader_rate(store, patch: int, workers: int, batches: int, pipeline=None) ->
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--src", type=Path, default=Path("/work/shared/data/cartoon-dev"))
+    parser.add_argument("--src", type=Path, default=Path("/work/shared/data/cartoon-dev"),
+                        help="images to upscale (default: the cartoon set, else data/samples)")
     parser.add_argument("--images", type=int, default=40, help="2K sources to make")
+    parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds; the best is kept")
     parser.add_argument("--seconds", type=float, default=3.0, help="per per-core measurement")
     parser.add_argument("--batches", type=int, default=40, help="batches per DataLoader measurement")
-    parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds; the best is kept")
     args = parser.parse_args()
-    cv2.setNumThreads(1)
     src = args.src if args.src.is_dir() else Path(__file__).resolve().parents[1] / "data" / "samples"
+    cv2.setNumThreads(1)  # one core: OpenCV runs single-threaded, as in a loader worker
     with tempfile.TemporaryDirectory(prefix="srkit-bench-loader-") as tmp_name:
         tmp = Path(tmp_name)
         split = make_sources(src, args.images, tmp / "2k")
