@@ -142,7 +142,8 @@ def fit(recipe: Recipe, resume: str | None = None, progress: bool = True, consol
                                       beta2=recipe.train.beta2, parameters=model.parameters(),
                                       weight_decay=recipe.train.weight_decay or None, grad_clip=clip)
     # float16 needs loss scaling (its range is narrow), bfloat16 has float32's range and does not
-    scaler = paddle.amp.GradScaler(init_loss_scaling=2.0**16) if use_amp and recipe.train.amp_dtype == "float16" else None
+    loss_scaling = use_amp and recipe.train.amp_dtype == "float16"
+    scaler = paddle.amp.GradScaler(init_loss_scaling=2.0**16) if loss_scaling else None
     net = model
     if recipe.train.to_static:  # the training forward as one static graph; validation and saving use `model`
         net = paddle.jit.to_static(TrainingForward(model), full_graph=True)
