@@ -1,5 +1,5 @@
 """`sr-train fit`: the training loop (PSNR stage, and the GAN stage when the recipe has a
-discriminator), top to bottom in one function (`fit`).
+discriminator), top to bottom in one function (`train`; `fit` holds the run folder's lock around it).
 
 Reading order: processes and threads -> data -> model, optimiser, EMA -> GAN parts -> resume -> the loop
 (learning rate, batch, pixel/perceptual/GAN losses, G step, D step, EMA, logging, validation,
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +43,7 @@ from sr_train.weights.srkit import save_weights
 from srdata.atomic import write_bytes
 from srdata.cliutil import default_workers
 from srdata.errors import UserError
+from srdata.folderlock import hold_folder
 from srdata.metrics import mean_score
 
 # Paddle CPU threads when the recipe says 0. Measured on this 2-core machine, one training step of
@@ -66,12 +68,24 @@ class TrainingDiverged(UserError):
 
 
 def fit(recipe: Recipe, resume: str | None = None, progress: bool = True, console: Console | None = None) -> FitResult:
-    """Train the recipe's model; `resume` is None, "auto" or a path to a `.state` file."""
+    """Train the recipe's model; `resume` is None, "auto" or a path to a `.state` file.
+
+    The main process holds run_dir's lock for the whole run (srdata.folderlock: a second fit on the same
+    run_dir is refused, naming this one's pid); the other data-parallel processes never take it, so they
+    cannot wait on it.
+    """
     console = console or Console(stderr=True)
-    # ------------------------------------------------------------------ processes and threads
     world, rank = paddle.distributed.get_world_size(), paddle.distributed.get_rank()
-    if world > 1:
-        paddle.distributed.init_parallel_env()
+    run_dir = Path(recipe.run_dir)
+    with hold_folder(run_dir, f"run_dir {run_dir}", "sr-train fit") if rank == 0 else nullcontext():
+        if world > 1:
+            paddle.distributed.init_parallel_env()
+        return train(recipe, resume, progress, console, world, rank)
+
+
+def train(recipe: Recipe, resume: str | None, progress: bool, console: Console, world: int, rank: int) -> FitResult:
+    """The run itself, top to bottom (`fit` holds the run_dir's lock around it)."""
+    # ------------------------------------------------------------------ processes and threads
     main_process = rank == 0
     threads = recipe.train.threads or DEFAULT_THREADS
     paddle.base.core.set_num_threads(threads)

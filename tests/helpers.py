@@ -10,11 +10,14 @@ for them.
 from __future__ import annotations
 
 import collections
+import contextlib
+import ctypes
 import io
 import json
 import multiprocessing
 import os
 import pickle
+import resource
 import signal
 import struct
 import subprocess
@@ -585,3 +588,123 @@ def import_spandrel():
     import spandrel
 
     return spandrel
+
+
+# ---------------------------------------------------------------------------------------------
+# Real processes (tests/test_faults.py): the tools run as a user runs them
+
+TOOLS = {"srdata": "srdata.cli", "sr-train": "sr_train.cli"}
+
+
+def tool(name: str) -> list[str]:
+    """The command line that starts srkit tool `name` ("srdata" or "sr-train") with this interpreter."""
+    return [sys.executable, "-m", TOOLS[name]]
+
+
+def run_tool(name: str, *args, cwd=None, preexec_fn=None, timeout: float = 600,
+             env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run a tool to its end in a fresh process; stdout and stderr as text."""
+    return subprocess.run([*tool(name), *map(str, args)], cwd=cwd, preexec_fn=preexec_fn, timeout=timeout,
+                          capture_output=True, text=True, env=env, errors="backslashreplace")
+
+
+def start_tool(name: str, *args, cwd=None, new_session: bool = False, env: dict | None = None) -> subprocess.Popen:
+    """Start a tool in a fresh process (stdout/stderr piped, text); `new_session` gives it its own
+    process group, so a test can send the group a terminal's Ctrl-C (os.killpg)."""
+    return subprocess.Popen([*tool(name), *map(str, args)], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, errors="backslashreplace", start_new_session=new_session, env=env)
+
+
+def one_error_line(stderr: str, prog: str) -> str:
+    """The error line of `stderr`: exactly one `PROG: error: ...` line (progress bars and notes may
+    precede it), and no traceback anywhere."""
+    assert "Traceback" not in stderr, stderr
+    errors = [line for line in stderr.splitlines() if line.startswith(f"{prog}: error: ")]
+    assert len(errors) == 1, stderr
+    return errors[0]
+
+
+def file_size_limit(max_bytes: int):
+    """A preexec_fn: files of the new process may not grow beyond `max_bytes` (`ulimit -f`); SIGXFSZ
+    ignored, so a write past the limit fails with EFBIG instead of killing the process."""
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (max_bytes, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+    return limit
+
+
+CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 1, 2
+PR_CAPBSET_DROP = 24
+
+
+def permissions_enforced() -> tuple[object, str]:
+    """(preexec_fn, "") that makes a new process subject to file permissions, or (None, why not).
+
+    Tests often run as root, which reads a chmod 000 file anyway. A root process is made to obey
+    permissions by dropping CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from its capability bounding set
+    before it executes: it keeps uid 0 (so it can still read root's 0700 temp folders) but no longer
+    bypasses permission bits. Where that is not allowed (no CAP_SETPCAP), the caller skips.
+    """
+    if os.geteuid() != 0:
+        return None, ""
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def drop() -> None:
+        for cap in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH):
+            if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+                raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) refused")
+
+    try:
+        subprocess.run(["true"], preexec_fn=drop, check=True)
+    except (subprocess.SubprocessError, OSError):
+        return None, "running as root and cannot drop CAP_DAC_OVERRIDE, so chmod 000 would not deny reads"
+    return drop, ""
+
+
+@contextlib.contextmanager
+def holding_lock(folder: Path, command: str = "test holder"):
+    """A real process holding `folder`'s srkit lock (srdata.folderlock) until the block ends (then it
+    releases it cleanly, unless the test killed it); yields the process."""
+    code = ("import signal, sys, time\nfrom srdata.folderlock import hold_folder\n"
+            "signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))\n"
+            f"with hold_folder({str(folder)!r}, 'folder', {command!r}):\n"
+            "    print('held', flush=True)\n    time.sleep(600)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()  # a clean exit: the holder releases the lock and removes its file
+        proc.wait()
+
+
+def children_of(pid: int) -> list[int]:
+    """Pids of the live child processes of `pid` (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """True while process `pid` exists and is not a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def wait_for(condition, timeout: float = 60, what: str = "condition") -> None:
+    """Poll `condition()` every 50 ms until it is true; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)

@@ -8,8 +8,9 @@ from typing import List, Optional
 import typer
 
 from sr_train.engines import DEFAULT_ENGINE, DYGRAPH_TILE, ONNX_TILE, PADDLE_EXPORT_TILE
-from sr_train.predict import MAX_PIXELS, PredictOptions, predict
+from sr_train.predict import MAX_PIXELS, PredictOptions, check_options, predict
 from sr_train.tiling import DEFAULT_PAD
+from srdata.folderlock import hold_folder
 
 TILE_HELP = (f"Tile size in input pixels (bounded memory); 0 = whole image. Default: {ONNX_TILE} (onnx), "
              f"{DYGRAPH_TILE} (paddle), {PADDLE_EXPORT_TILE} (paddle on an export folder), each under 2 GB "
@@ -35,7 +36,9 @@ def predict_command(
     """Upscale images; unreadable inputs are skipped with a reason (exit code 1 if any were)."""
     opts = PredictOptions(weights=weights, inputs=list(inputs), out=out, tile=tile, tile_pad=tile_pad,
                           outscale=outscale, alpha=alpha, engine=engine, max_pixels=max_pixels)
-    report = predict(opts, progress=progress)
+    check_options(opts)  # bad options fail before the folder is created or locked
+    with hold_folder(out, f"--out {out}", "sr-train predict"):
+        report = predict(opts, progress=progress)
     speed = report.output_megapixels / report.seconds if report.seconds > 0 else 0.0
     typer.echo(f"wrote {len(report.written)} image(s) to {out} ({report.output_megapixels:.2f} output MP "
                f"in {report.seconds:.1f} s, {speed:.3f} MP/s); skipped {len(report.skipped)}")

@@ -16,6 +16,7 @@ from srdata.imageio import DEFAULT_MAX_PIXELS
 from srdata.dedup import DEFAULT_THRESHOLD
 from srdata.degradations.pipeline import PRESETS
 from srdata.resize import FILTERS
+from srdata.folderlock import hold_folder
 from srdata.layout import REJECTED, SPLITS
 from srdata.split import parse_amount
 
@@ -57,8 +58,8 @@ def build_command(
         dedup=dedup, dedup_threshold=dedup_threshold, group_by=group_by, seed=seed, workers=workers,
         png_level=png_level, max_pixels=max_pixels, strict=strict,
     )
-    opts.validate()  # bad options fail before connecting to a cluster
-    with open_executor(cluster, workers) as executor:
+    opts.validate()  # bad options fail before connecting to a cluster, creating or locking the folder
+    with hold_folder(out, f"--out {out}", "srdata build"), open_executor(cluster, workers) as executor:
         report = build_dataset(opts, progress=True, executor=executor)
     console = Console()
     console.print(summary_table(report, group_by))

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from srdata.cliutil import progress_bar
 from srdata.dedup import DEFAULT_THRESHOLD
+from srdata.folderlock import hold_folder
 from srdata.frames import (
     CROPS,
     DEFAULT_CUT_THRESHOLD,
@@ -41,7 +42,9 @@ def frames_command(
         videos=list(videos or []), out=out, per_scene=per_scene, min_gap=min_gap, crop=crop,
         sharpness_floor=sharpness_floor, dedup_threshold=dedup_threshold, cut_threshold=cut_threshold,
     )
-    with progress_bar("frames", Console(stderr=True).is_terminal) as bar:
+    opts.validate()  # bad options fail before the folder is created or locked
+    with hold_folder(out, f"--out {out}", "srdata frames"), \
+            progress_bar("frames", Console(stderr=True).is_terminal) as bar:
         tasks = {}
 
         def on_progress(video, decoded: int, total: int | None) -> None:
