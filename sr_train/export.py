@@ -26,7 +26,7 @@ from sr_train import quiet_paddle_logs
 from sr_train.onnx_runner import OnnxRunner
 from sr_train.provenance import file_sha256
 from srdata.atomic import write_json
-from srdata.errors import UserError
+from srdata.errors import UserError, WriteError
 
 FORMATS = ("paddle", "onnx", "basicsr")
 MODEL_STEM = "model"  # jit.save prefix inside the export folder
@@ -96,7 +96,10 @@ def _checked_folder(out_dir: str | os.PathLike) -> Path:
 
 def _export_folder(out_dir: str | os.PathLike) -> Path:
     out_dir = _checked_folder(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file in the way higher up, no permission
+        raise UserError(f"--out {out_dir}: cannot create this folder ({exc.strerror or exc}): choose another") from None
     return out_dir
 
 
@@ -113,12 +116,20 @@ def export_model(model, fmt: str, out_dir: str | os.PathLike, weights_sha256: st
     out_dir = _export_folder(out_dir)
     with tempfile.TemporaryDirectory(prefix=".export-", suffix=".tmp", dir=out_dir) as tmp:
         prefix = save_inference_model(model, Path(tmp) / MODEL_STEM)
+        check_saved(model, prefix, out_dir)
         if fmt == "paddle":
             written = [prefix.with_suffix(".json"), prefix.with_suffix(".pdiparams")]
         else:
             onnx_path = Path(tmp) / ONNX_NAME
-            convert_to_onnx(prefix, onnx_path)
-            verify_onnx(model, onnx_path)
+            try:
+                convert_to_onnx(prefix, onnx_path)
+                verify_onnx(model, onnx_path)
+            except WriteError as exc:  # name the file the user asked for, not the temp folder's
+                raise WriteError(out_dir / ONNX_NAME, exc.errno, exc.strerror, storage=exc.storage) from None
+            except UserError:
+                raise
+            except Exception:  # onnxruntime cannot even load it: paddle2onnx's writer lost bytes
+                raise _incomplete(out_dir / ONNX_NAME, "paddle2onnx") from None
             written = [onnx_path]
         for path in written:
             os.replace(path, out_dir / path.name)
@@ -138,6 +149,30 @@ def save_inference_model(model, prefix: Path) -> Path:
     return prefix
 
 
+def check_saved(model, prefix: Path, out_dir: Path) -> None:
+    """Load back what `paddle.jit.save` wrote and run it on the test image. Paddle's C++ writer ignores
+    write errors: a full disk or a file-size limit leaves truncated files and no error, which would
+    then be put in place (or crash paddle2onnx). A model that does not load back, or computes
+    something else, is a failed write (WriteError)."""
+    import paddle
+
+    image = probe_image(int(model.arch["in_nc"]), multiple=int(getattr(model, "input_multiple", 1)))
+    with paddle.no_grad():
+        expected = model(paddle.to_tensor(image)).numpy()
+        try:
+            got = paddle.jit.load(str(prefix))(paddle.to_tensor(image)).numpy()
+        except Exception:  # Paddle raises RuntimeError/ValueError/OSError variously on a truncated file
+            got = None
+    if got is None or got.shape != expected.shape or not np.allclose(got, expected, atol=ONNX_TOLERANCE):
+        raise _incomplete(out_dir / prefix.with_suffix(".json").name, "paddle.jit.save")
+
+
+def _incomplete(path: Path, writer: str) -> WriteError:
+    return WriteError(path, None, f"{writer} wrote an incomplete model (it does not load back, and {writer} reports "
+                                  "no write errors: the disk is probably full or a file-size limit was reached)",
+                      storage=True)
+
+
 def convert_to_onnx(prefix: Path, onnx_path: Path) -> None:
     """paddle2onnx's Python API on a jit-saved model; its console chatter is shown only on failure."""
     import paddle2onnx
@@ -155,6 +190,8 @@ def convert_to_onnx(prefix: Path, onnx_path: Path) -> None:
             failure = exc
         else:
             failure = None
+    if isinstance(failure, OSError) and failure.errno is not None:  # a write that failed, not a conversion
+        raise WriteError.from_os_error(onnx_path, failure)
     if failure is not None or not onnx_path.is_file():
         tail = " | ".join("".join(log).strip().splitlines()[-3:])
         raise UserError(f"paddle2onnx could not convert the model ({failure or 'no file written'}; {tail}): "

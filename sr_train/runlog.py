@@ -14,7 +14,7 @@ import numpy as np
 
 from sr_train.plots import run_curves
 from sr_train.visualdl_log import IMAGES, VisualDLLog, val_picture
-from srdata.atomic import write_bytes, write_jsonl
+from srdata.atomic import AppendFile, write_bytes, write_jsonl
 from srdata.jsonio import jsonl_line, read_jsonl
 
 METRICS = "metrics.jsonl"
@@ -35,7 +35,7 @@ class RunLog:
         self.history = [r for r in read_metrics(run_dir) if r.get("iter", 0) <= resumed_at] if resumed_at else []
         write_jsonl(run_dir / METRICS, self.history)  # the log, cut back to the resumed iteration
         self.visualdl = VisualDLLog(run_dir, resumed_at or 0) if visualdl else None
-        self.file = open(run_dir / METRICS, "a", encoding="utf-8")
+        self.file = AppendFile(run_dir / METRICS)
         self.val_images: dict[str, np.ndarray] = {}
 
     def log(self, row: dict) -> None:
@@ -43,7 +43,6 @@ class RunLog:
         VisualDL at the row's iteration."""
         self.history.append(row)
         self.file.write(jsonl_line(row))
-        self.file.flush()
         if self.visualdl is not None:
             self.visualdl.scalars(row)
 

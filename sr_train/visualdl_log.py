@@ -11,7 +11,9 @@ last, and record files are append-only. So every run segment starts a new file n
 previous ones (`vdlrecords.srkit-000002.log` after `-000001`), copies into it the records of the
 older files up to the iteration it resumes from (oldest file first, each tag and step once), then
 deletes the older files. A kill at any moment leaves files whose union, cut back the same way at
-the next resume, is the log; a torn last record (killed mid-write) is dropped.
+the next resume, is the log; a torn last record (killed mid-write) is dropped. VisualDL writes the
+file itself (appending, not through srdata.atomic): a failed write (disk full) is turned into the
+same WriteError, naming the file and the errno.
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ from __future__ import annotations
 import math
 import re
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
-from srdata.errors import UserError
+from srdata.errors import UserError, WriteError
 
 VISUALDL_DIR = "visualdl"
 FILE_NAME = "vdlrecords.srkit-{:06d}.log"
@@ -66,31 +69,42 @@ class VisualDLLog:
         old = record_files(folder)
         numbers = [int(m.group(1)) for m in (FILE_PATTERN.match(p.name) for p in old) if m]
         self.path = folder / FILE_NAME.format(max(numbers, default=0) + 1)
-        self.writer = RecordFileWriter(logdir=str(folder), filename=self.path.name)
-        self.writer.add_record(meta_data(tag=META_TAG, walltime=_now_ms()))
-        for record in kept_records(old, resumed_at):
-            self.writer.add_record(record)
-        self.writer.flush()
+        with self._writing():
+            self.writer = RecordFileWriter(logdir=str(folder), filename=self.path.name)
+            self.writer.add_record(meta_data(tag=META_TAG, walltime=_now_ms()))
+            for record in kept_records(old, resumed_at):
+                self.writer.add_record(record)
+            self.writer.flush()
         for path in old:
             path.unlink(missing_ok=True)
+
+    @contextmanager
+    def _writing(self):
+        try:
+            yield
+        except OSError as exc:
+            raise WriteError.from_os_error(self.path, exc) from None
 
     def scalars(self, row: dict) -> None:
         """Every finite number of a metrics row, at the row's iteration."""
         now = _now_ms()
-        for key, value in row.items():
-            if key != "iter" and isinstance(value, (int, float)) and math.isfinite(value):
-                self.writer.add_record(self._scalar(tag=tag_of(key), value=value, step=row["iter"], walltime=now))
+        with self._writing():
+            for key, value in row.items():
+                if key != "iter" and isinstance(value, (int, float)) and math.isfinite(value):
+                    self.writer.add_record(self._scalar(tag=tag_of(key), value=value, step=row["iter"], walltime=now))
 
     def images(self, step: int, images: dict[str, np.ndarray]) -> None:
         """uint8 HWC RGB pictures under `val/<name>` at `step`."""
         now = _now_ms()
-        for name, picture in images.items():
-            self.writer.add_record(self._image(tag=f"val/{name}", image_array=picture.copy(), step=step,
-                                               walltime=now))
-        self.writer.flush()
+        with self._writing():
+            for name, picture in images.items():
+                self.writer.add_record(self._image(tag=f"val/{name}", image_array=picture.copy(), step=step,
+                                                   walltime=now))
+            self.writer.flush()
 
     def close(self) -> None:
-        self.writer.close()
+        with self._writing():
+            self.writer.close()
 
 
 def kept_records(files: list[Path], resumed_at: int):

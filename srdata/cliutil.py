@@ -11,7 +11,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColu
                            TimeElapsedColumn, TimeRemainingColumn)
 from rich.text import Text
 
-from srdata.errors import UserError
+from srdata.errors import STORAGE_ERRNOS, UserError, WriteError
 
 
 
@@ -32,15 +32,29 @@ def make_app(name: str, help: str) -> typer.Typer:
 def run_app(app: typer.Typer, prog: str, argv: list[str] | None = None) -> int:
     """Run `app` on `argv` and return the exit code instead of raising.
 
-    UserError and Typer's usage errors become `PROG: error: MESSAGE` (one line, no traceback)
-    and code 2; Ctrl-C is code 130. Anything else is a bug and keeps its traceback.
+    The one place where errors become what the user sees, always one line on stderr
+    (`PROG: error: MESSAGE`), never a traceback:
+    - UserError and Typer's usage errors: code 2;
+    - WriteError (the one writer could not write a file: it names the file and the errno): code 1
+      when the storage failed (full, quota, too large, I/O error), 2 when the path was the
+      user's choice (no permission, read-only, a folder in the way);
+    - an OSError from the storage outside the writer (ENOSPC creating a folder, EIO): code 1;
+    - Ctrl-C: 130.
+    Anything else is a bug and keeps its traceback. Unencodable characters in messages (file
+    names that are not UTF-8) are printed escaped instead of failing.
     """
     args = list(sys.argv[1:] if argv is None else argv)
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
         result = app(args=args, prog_name=prog, standalone_mode=False)
     except UserError as exc:
         _say_error(prog, str(exc))
         return 2
+    except WriteError as exc:
+        _say_error(prog, str(exc))
+        return 1 if exc.storage else 2
     except typer.TyperException as exc:  # usage errors: unknown option, bad value, ...
         _say_error(prog, exc.format_message())
         return 2
@@ -49,6 +63,11 @@ def run_app(app: typer.Typer, prog: str, argv: list[str] | None = None) -> int:
     except (typer.Abort, KeyboardInterrupt):
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:
+        if exc.errno not in STORAGE_ERRNOS:
+            raise
+        _say_error(prog, str(WriteError.from_os_error(exc.filename or "a file", exc)))
+        return 1
     return result if isinstance(result, int) else 0
 
 
@@ -64,6 +83,7 @@ def default_workers() -> int:
 
 
 def _say_error(prog: str, message: str) -> None:
+    """`PROG: error: MESSAGE` on stderr, on one line (newlines in file names become spaces)."""
     one_line = " ".join(message.split())
     print(f"{prog}: error: {one_line}", file=sys.stderr)
 

@@ -9,7 +9,9 @@ would; a few drive the CLI in-process (`main([...])`) where no process boundary 
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import sys
 from pathlib import Path
 
@@ -18,14 +20,18 @@ import numpy as np
 import pytest
 import yaml
 
-from helpers import COMPACT_ARCH, holding_lock, make_model, make_raw, one_error_line, run_tool, tiny_recipe, tree
+from helpers import (COMPACT_ARCH, file_size_limit, holding_lock, make_model, make_raw, one_error_line, run_tool,
+                     tiny_recipe, tree, write_image)
+from sr_train.checkpoint import list_states
 from sr_train.cli import main as sr_train_main
 from sr_train.weights.load import model_state
 from sr_train.weights.srkit import save_weights
-from srdata.atomic import is_temp_name
+from srdata import atomic
+from srdata.atomic import AppendFile, is_temp_name, write_bytes
 from srdata.cli import main as srdata_main
-from srdata.errors import UserError
+from srdata.errors import UserError, WriteError
 from srdata.folderlock import LOCK_NAME, hold_folder
+from srdata.imageio import read_output_key
 
 BUILD = ("--scale", "4", "--val", "0.25", "--test", "0", "--workers", "1")
 
@@ -82,6 +88,46 @@ def _assert_same_run(run: Path, straight: Path, iters: int = 2000) -> None:
     assert f"ckpt/iter_{iters}.state" in files and "last.safetensors" in files
     for name in sorted(files):
         assert (run / name).read_bytes() == (straight / name).read_bytes(), name
+
+
+# ============================================================================ file modes
+
+def test_every_file_the_tools_write_gets_the_umask_mode(tmp_path, raw, pairs_dir, weights_file):
+    """One process with umask 027 runs build, inspect, fit, eval, predict, export and convert: every file
+    they write is 0640 and every folder 0750 (mkstemp's 0600 would make a dataset built by one user
+    unreadable by another user's training job)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    recipe = _recipe_file(tmp_path / "r.yaml", pairs_dir, work / "run", train__iters=2, val__interval=2,
+                          checkpoint__interval=2)
+    script = f"""
+import os, sys
+os.umask(0o027)
+from srdata.cli import main as srdata
+from sr_train.cli import main as sr_train
+w = {str(work)!r}
+codes = [
+    srdata(["build", "--src", {str(raw)!r}, "--out", w + "/ds", *{list(BUILD)!r}]),
+    srdata(["inspect", w + "/ds", "--json", w + "/inspect.json", "--sheet", w + "/sheet.png", "--workers", "1"]),
+    sr_train(["fit", {str(recipe)!r}, "--no-progress"]),
+    sr_train(["eval", w + "/ds", "--weights", {str(weights_file)!r}, "--split", "val", "--json", w + "/eval.json",
+              "--save-images", w + "/sr", "--no-progress"]),
+    sr_train(["predict", "--weights", {str(weights_file)!r}, w + "/ds/val_X4", "--out", w + "/up", "--engine",
+              "paddle", "--no-progress"]),
+    sr_train(["export", "--weights", {str(weights_file)!r}, "--format", "paddle", "--out", w + "/export"]),
+    sr_train(["convert", {str(weights_file)!r}, w + "/converted.safetensors"]),
+]
+sys.exit(max(codes))
+"""
+    done = __import__("subprocess").run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    files = [p for p in work.rglob("*") if p.is_file()]
+    folders = [p for p in work.rglob("*") if p.is_dir()]
+    assert len(files) > 30 and any(p.suffix == ".state" for p in files)
+    wrong = {str(p.relative_to(work)): oct(stat.S_IMODE(p.stat().st_mode)) for p in files
+             if stat.S_IMODE(p.stat().st_mode) != 0o640}
+    assert not wrong
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o750 for p in folders)
 
 
 # ============================================================================ one run per folder
@@ -181,5 +227,161 @@ def test_multi_process_fit_on_a_busy_run_dir_is_refused_once_without_hanging(pai
     assert done.returncode == 2, done.stderr
     assert f"run_dir {run_dir} is in use by sr-train fit (pid {holder.pid}," in one_error_line(done.stderr,
                                                                                                "sr-train")
+
+
+# ============================================================================ full disks, file-size limits
+
+def test_build_past_a_file_size_limit_fails_in_one_line_and_a_rerun_completes_identically(
+        tmp_path, raw, reference_ds):
+    out = tmp_path / "ds"
+    limit = 9000  # below most HR PNGs, above the LRs and the metadata files
+    done = run_tool("srdata", "build", "--src", raw, "--out", out, *BUILD, preexec_fn=file_size_limit(limit))
+    assert done.returncode == 1, done.stderr
+    line = one_error_line(done.stderr, "srdata")
+    assert "File too large (EFBIG)" in line and ".png" in line and "run the same command again" in line
+    for path in _complete_pngs(out):
+        assert path.stat().st_size <= limit
+        if path.suffix == ".png":
+            assert read_output_key(path) is not None  # a whole file the build made, checkable by its key
+    done = run_tool("srdata", "build", "--src", raw, "--out", out, *BUILD)
+    assert done.returncode == 0, done.stderr
+    assert tree(out) == reference_ds
+
+
+def test_fit_checkpoint_past_a_file_size_limit_fails_in_one_line_and_a_rerun_matches_an_undisturbed_run(
+        pairs_dir, tmp_path):
+    """A file-size limit below a training state's size: the state write fails (EFBIG) in one line naming
+    it and saying how to continue, no state is left under its name, and the run continued once the limit
+    is gone writes the bytes of an undisturbed run (weights files carry the recipe, so both runs use the
+    same run_dir: the undisturbed one is moved aside)."""
+    run, straight = tmp_path / "run", tmp_path / "straight"
+    recipe = _recipe_file(tmp_path / "r.yaml", pairs_dir, run, train__iters=40, model__nf=32, model__nc=2,
+                          train__scheduler={"name": "constant"}, val__interval=20, checkpoint__interval=20)
+    assert sr_train_main(["fit", str(recipe), "--no-progress"]) == 0
+    run.rename(straight)
+    state_size = (straight / "ckpt" / "iter_40.state").stat().st_size
+    others = max(p.stat().st_size for p in straight.rglob("*") if p.is_file() and p.suffix != ".state")
+    assert others < state_size - 1000
+    done = run_tool("sr-train", "fit", recipe, "--no-progress", preexec_fn=file_size_limit(state_size - 1000))
+    assert done.returncode == 1, done.stderr
+    line = one_error_line(done.stderr, "sr-train")
+    assert f"cannot write {run / 'ckpt' / 'iter_20.state'}: File too large (EFBIG)" in line
+    assert line.endswith(f"continue with: sr-train fit {recipe} --resume auto")
+    assert list_states(run) == [] and not [p for p in run.rglob("*") if is_temp_name(p.name)]
+    assert sr_train_main(["fit", str(recipe), "--resume", "auto", "--no-progress"]) == 0
+    _assert_same_run(run, straight, 40)
+
+
+def test_predict_past_a_file_size_limit_fails_in_one_line_and_a_rerun_completes_identically(tmp_path,
+                                                                                             weights_file):
+    rng = np.random.default_rng(3)
+    inputs = tmp_path / "in"
+    write_image(inputs / "a_small.png", rng.integers(0, 256, (12, 12, 3), dtype=np.uint8))
+    write_image(inputs / "b_large.png", rng.integers(0, 256, (40, 40, 3), dtype=np.uint8))
+    args = ("predict", "--weights", weights_file, inputs, "--engine", "paddle", "--no-progress")
+    assert run_tool("sr-train", *args, "--out", tmp_path / "reference").returncode == 0
+    reference = tree(tmp_path / "reference")
+    small = (tmp_path / "reference" / "a_small.png").stat().st_size
+    large = (tmp_path / "reference" / "b_large.png").stat().st_size
+    assert small < large // 2
+    out = tmp_path / "up"
+    done = run_tool("sr-train", *args, "--out", out, preexec_fn=file_size_limit((small + large) // 2))
+    assert done.returncode == 1
+    assert f"cannot write {out / 'b_large.png'}: File too large (EFBIG)" in one_error_line(done.stderr, "sr-train")
+    assert tree(out) == {"a_small.png": reference["a_small.png"]}  # no partial b_large.png, no temp file
+    assert run_tool("sr-train", *args, "--out", out).returncode == 0
+    assert tree(out) == reference
+
+
+@pytest.mark.parametrize("fmt, limit", [("paddle", 17000), pytest.param("onnx", 25000, marks=pytest.mark.slow)])
+def test_export_past_a_file_size_limit_fails_in_one_line_instead_of_shipping_a_truncated_model(
+        tmp_path, weights_file, fmt, limit):
+    """Paddle's jit.save (and paddle2onnx's writer) report no write errors: a truncated model.json or
+    model.pdiparams used to be put in place with exit 0. Now what was written is loaded back first."""
+    args = ("export", "--weights", weights_file, "--format", fmt)
+    assert run_tool("sr-train", *args, "--out", tmp_path / "reference").returncode == 0
+    out = tmp_path / "export"
+    done = run_tool("sr-train", *args, "--out", out, preexec_fn=file_size_limit(limit))
+    assert done.returncode == 1, done.stderr
+    line = one_error_line(done.stderr, "sr-train")
+    assert line.startswith(f"sr-train: error: cannot write {out}/model.")
+    assert "(EFBIG)" in line or "wrote an incomplete model" in line
+    assert tree(out) == {}
+    assert run_tool("sr-train", *args, "--out", out).returncode == 0
+    assert tree(out) == tree(tmp_path / "reference")
+
+
+def _fail_writes(monkeypatch, code: int, after: int = 0) -> list[str]:
+    """Make the shared writer fail with `code` (ENOSPC, EIO) on every write after the first `after`."""
+    real_fdopen, calls = os.fdopen, []
+
+    class Failing:
+        def __init__(self, handle):
+            self.handle = handle
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+
+        def write(self, data):
+            raise OSError(code, os.strerror(code))
+
+    def fdopen(fd, mode="r", *args, **kwargs):
+        calls.append(mode)
+        handle = real_fdopen(fd, mode, *args, **kwargs)
+        return handle if len(calls) <= after else Failing(handle)
+
+    monkeypatch.setattr(atomic.os, "fdopen", fdopen)
+    return calls
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EIO])
+def test_a_failing_disk_in_the_shared_writer_keeps_the_old_file_and_names_file_and_errno(tmp_path, monkeypatch,
+                                                                                         code):
+    path = tmp_path / "f.json"
+    write_bytes(path, b"old")
+    _fail_writes(monkeypatch, code)
+    with pytest.raises(WriteError) as failed:
+        write_bytes(path, b"new")
+    assert str(failed.value).startswith(f"cannot write {path}: {os.strerror(code)} ({errno.errorcode[code]});")
+    assert failed.value.storage
+    assert path.read_bytes() == b"old" and os.listdir(tmp_path) == ["f.json"]
+
+
+def test_a_full_disk_in_the_append_log_is_a_write_error(tmp_path, monkeypatch):
+    log = AppendFile(tmp_path / "metrics.jsonl")
+    log.write('{"iter": 1}\n')
+
+    def full(fd, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(atomic.os, "write", full)
+    with pytest.raises(WriteError, match=r"metrics.jsonl: No space left on device \(ENOSPC\)"):
+        log.write('{"iter": 2}\n')
+    log.close()
+
+
+def test_build_on_a_full_disk_exits_1_in_one_line_and_a_rerun_completes_identically(tmp_path, raw, reference_ds,
+                                                                                    monkeypatch, capsys):
+    out = tmp_path / "ds"
+    _fail_writes(monkeypatch, errno.ENOSPC, after=5)
+    assert srdata_main(["build", "--src", str(raw), "--out", str(out), *BUILD]) == 1
+    assert "No space left on device (ENOSPC); free some space, then run the same command again" in one_error_line(
+        capsys.readouterr().err, "srdata")
+    _complete_pngs(out)
+    monkeypatch.undo()
+    assert srdata_main(["build", "--src", str(raw), "--out", str(out), *BUILD]) == 0
+    assert tree(out) == reference_ds
+
+
+def test_storage_errors_outside_the_writer_are_one_line_exit_1(tmp_path, raw, monkeypatch, capsys):
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp_path / "ds" / "train"))
+
+    monkeypatch.setattr("srdata.build.os.sync", no_space)
+    assert srdata_main(["build", "--src", str(raw), "--out", str(tmp_path / "ds"), *BUILD]) == 1
+    assert "(ENOSPC)" in one_error_line(capsys.readouterr().err, "srdata")
 
 

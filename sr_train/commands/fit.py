@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import shlex
 from typing import List, Optional
 
 import typer
 from rich.console import Console
+
+from srdata.errors import WriteError
 
 
 def fit_command(
@@ -22,7 +25,12 @@ def fit_command(
     console = Console(stderr=True)
     for note in loaded.notes:
         console.print(f"recipe: {note}")
-    result = run_fit(loaded, resume=resume, progress=progress, console=console)
+    again = shlex.join(["sr-train", "fit", recipe, *[arg for item in set_ or [] for arg in ("--set", item)],
+                        "--resume", "auto"])
+    try:
+        result = run_fit(loaded, resume=resume, progress=progress, console=console)
+    except WriteError as exc:
+        raise exc.with_hint(f"continue with: {again}") from None
     best = f"{result.best_psnr:.3f} dB" if result.best_psnr is not None else "n/a"
     bicubic = f"{result.bicubic_psnr:.3f} dB" if result.bicubic_psnr is not None else "n/a"
     print(f"done: {result.iteration} iterations in {result.run_dir}; best val PSNR {best} (bicubic {bicubic}); "

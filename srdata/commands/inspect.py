@@ -14,7 +14,7 @@ from rich.table import Table
 from srdata.atomic import write_json
 from srdata.cliutil import progress_bar
 from srdata.commands.executors import cluster_option, open_executor
-from srdata.errors import UserError
+from srdata.errors import UserError, WriteError
 from srdata.inspect import InspectReport, SizeSummary, inspect_layout, sheet_pairs
 from srdata.layout import resolve_layout
 from srdata.sheet import DEFAULT_ROWS, write_sheet
@@ -73,11 +73,14 @@ def inspect_command(
 
 @contextmanager
 def _writing(option: str, path: Path):
-    """Turn a failed write (no permission, a folder in the way, disk full) into a one-line error."""
+    """Name the option when its path cannot be written (no permission, a folder in the way): exit 2.
+    A failing disk (full, I/O error) stays a WriteError (exit 1): another path would not help."""
     try:
         yield
-    except OSError as exc:
-        raise UserError(f"{option} {path}: cannot write ({exc.strerror or exc}); choose another path") from None
+    except WriteError as exc:
+        if exc.storage:
+            raise
+        raise UserError(f"{option} {path}: cannot write ({exc.strerror}); choose another path") from None
 
 
 def _print_report(out: Console, report: InspectReport) -> None:
