@@ -10,6 +10,8 @@ resuming at iteration N needs no saved sampler state.
 from __future__ import annotations
 
 import functools
+import os
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -266,7 +268,20 @@ class TrainBatches(paddle.io.Dataset):
 def train_loader(dataset: TrainBatches, workers: int) -> paddle.io.DataLoader:
     """Batches in iteration order; `workers` processes prepare the next ones while the model trains."""
     return paddle.io.DataLoader(dataset, batch_size=None, shuffle=False, num_workers=workers,
-                                use_shared_memory=workers > 0, prefetch_factor=2)
+                                use_shared_memory=workers > 0, prefetch_factor=2, worker_init_fn=quiet_worker_signals)
+
+
+def quiet_worker_signals(worker_id: int) -> None:
+    """In a loader worker: ignore Ctrl-C, which the terminal sends to the whole process group (the
+    training process decides how to stop: finish the step, save a state, see srdata.stopping), and
+    end without a traceback on SIGTERM (sent to the group by systemd or Slurm, and by the training
+    process itself when it exits)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_quietly)
+
+
+def _exit_quietly(signum, frame) -> None:
+    os._exit(0)
 
 
 def check_val_sizes(val_pairs, crop: int, source: str) -> None:

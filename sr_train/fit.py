@@ -3,13 +3,14 @@ discriminator), top to bottom in one function (`train`; `fit` holds the run fold
 
 Reading order: processes and threads -> data -> model, optimiser, EMA -> GAN parts -> resume -> the loop
 (learning rate, batch, pixel/perceptual/GAN losses, G step, D step, EMA, logging, validation,
-checkpoints) -> the end.
+checkpoints, a stop asked by SIGINT/SIGTERM) -> the end.
 Helpers used by the loop follow it in this file.
 
 Exactness: every random choice is a pure function of (seed, iteration) (see sr_train.data), the
 learning rate is a pure function of the iteration, and a state stores the model, the Adam
 accumulators and the EMA exactly, so N iterations + resume + N more == 2N iterations, bit for bit
-on CPU (tests/test_fit.py checks it).
+on CPU (tests/test_fit.py checks it), also when the N came from a stop by a signal
+(tests/test_faults.py).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from srdata.atomic import write_bytes
 from srdata.cliutil import default_workers
 from srdata.errors import UserError
 from srdata.folderlock import hold_folder
+from srdata.stopping import Stopped, StopRequest, deferred_stop
 from srdata.metrics import mean_score
 
 # Paddle CPU threads when the recipe says 0. Measured on this 2-core machine, one training step of
@@ -67,12 +69,21 @@ class TrainingDiverged(UserError):
     """The loss became NaN/Inf: the run stops without writing anything from that iteration on."""
 
 
+class FitStopped(Stopped):
+    """SIGINT/SIGTERM stopped training after `iteration`, once the state `state` (to resume from) was written."""
+
+    def __init__(self, signum: int, iteration: int, state: str | Path):
+        super().__init__(signum, iteration, str(state))  # its args rebuild it: it crosses process boundaries
+        self.iteration, self.state = iteration, Path(state)
+
+
 def fit(recipe: Recipe, resume: str | None = None, progress: bool = True, console: Console | None = None) -> FitResult:
     """Train the recipe's model; `resume` is None, "auto" or a path to a `.state` file.
 
     The main process holds run_dir's lock for the whole run (srdata.folderlock: a second fit on the same
     run_dir is refused, naming this one's pid); the other data-parallel processes never take it, so they
-    cannot wait on it.
+    cannot wait on it. SIGINT or SIGTERM during training finishes the step, writes a state and raises
+    FitStopped (a second Ctrl-C stops at once, keeping the previous state).
     """
     console = console or Console(stderr=True)
     world, rank = paddle.distributed.get_world_size(), paddle.distributed.get_rank()
@@ -211,7 +222,7 @@ def train(recipe: Recipe, resume: str | None, progress: bool, console: Console, 
     last_val = None
     net.train()
     bar = make_progress(console, enabled=progress and main_process)
-    with bar:
+    with bar, deferred_stop() as stop_request:
         task = bar.add_task("fit", total=iters, completed=start, loss="-", lr="-", speed="-")
         for it in range(start, iters):
             lr = learning_rate(it, recipe.train.lr, recipe.train.scheduler, iters)
@@ -260,6 +271,7 @@ def train(recipe: Recipe, resume: str | None, progress: bool, console: Console, 
             if ema_model is not None:
                 update_ema(ema_model, model, recipe.train.ema)
             done = it + 1
+            stopping = agreed_stop(stop_request, world)  # a signal came: this step is the last, and saved
             now = time.perf_counter()
             for name, value in values.items():
                 window["terms"][name] = window["terms"].get(name, 0.0) + value
@@ -302,7 +314,7 @@ def train(recipe: Recipe, resume: str | None, progress: bool, console: Console, 
                     net.train()
                 barrier(world, f"val-{done}")
 
-            if done % recipe.checkpoint.interval == 0 or done == iters:
+            if done % recipe.checkpoint.interval == 0 or done == iters or stopping:
                 if main_process:
                     info = {"recipe": recipe.to_dict(), "arch": arch, "best_psnr": best,
                             "data_order": data_order(recipe, train_pairs, pipeline),
@@ -321,6 +333,10 @@ def train(recipe: Recipe, resume: str | None, progress: bool, console: Console, 
                     save_generator(run_dir / "last.safetensors", model, ema_model, arch, done, last_val, recipe)
                     prune_states(run_dir, recipe.checkpoint.keep_states)
                 barrier(world, f"checkpoint-{done}")
+            if stopping and done < iters:
+                if runlog is not None:
+                    runlog.close()
+                raise FitStopped(stopping, done, state_path(run_dir, done))
 
     # ------------------------------------------------------------------ the end
     if runlog is not None:
@@ -345,6 +361,16 @@ class TrainingForward(paddle.nn.Layer):
 
     def forward(self, lq):
         return self.model(lq)
+
+
+def agreed_stop(request: StopRequest, world: int) -> int | None:
+    """The signal that makes this step the last one, the same in every data-parallel process (each may
+    have got it at a different step, or not at all); None: carry on."""
+    if world == 1:
+        return request.signum
+    flag = paddle.to_tensor([request.signum or 0], dtype="int64")
+    paddle.distributed.all_reduce(flag, op=paddle.distributed.ReduceOp.MAX)
+    return int(flag.item()) or None
 
 
 def stop_if_not_finite(values: dict[str, float], iteration: int, run_dir: Path) -> None:

@@ -12,6 +12,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColu
 from rich.text import Text
 
 from srdata.errors import STORAGE_ERRNOS, UserError, WriteError
+from srdata.stopping import Stopped, stop_on_signals
 
 
 
@@ -39,7 +40,7 @@ def run_app(app: typer.Typer, prog: str, argv: list[str] | None = None) -> int:
       when the storage failed (full, quota, too large, I/O error), 2 when the path was the
       user's choice (no permission, read-only, a folder in the way);
     - an OSError from the storage outside the writer (ENOSPC creating a folder, EIO): code 1;
-    - Ctrl-C: 130.
+    - Ctrl-C: 130, SIGTERM: 143 (srdata.stopping: both unwind like KeyboardInterrupt).
     Anything else is a bug and keeps its traceback. Unencodable characters in messages (file
     names that are not UTF-8) are printed escaped instead of failing.
     """
@@ -48,7 +49,8 @@ def run_app(app: typer.Typer, prog: str, argv: list[str] | None = None) -> int:
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
     try:
-        result = app(args=args, prog_name=prog, standalone_mode=False)
+        with stop_on_signals():
+            result = app(args=args, prog_name=prog, standalone_mode=False)
     except UserError as exc:
         _say_error(prog, str(exc))
         return 2
@@ -60,9 +62,12 @@ def run_app(app: typer.Typer, prog: str, argv: list[str] | None = None) -> int:
         return 2
     except typer.Exit as exc:
         return exc.exit_code
-    except (typer.Abort, KeyboardInterrupt):
+    except typer.Abort:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    except Stopped as exc:
+        print(f"{prog}: stopped by {exc.signal_name}; nothing is half-written", file=sys.stderr)
+        return exc.exit_code
     except OSError as exc:
         if exc.errno not in STORAGE_ERRNOS:
             raise

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
+import signal
 import stat
 import sys
 from pathlib import Path
@@ -19,19 +21,22 @@ import cv2
 import numpy as np
 import pytest
 import yaml
+from hypothesis import settings
 
-from helpers import (COMPACT_ARCH, file_size_limit, holding_lock, make_model, make_raw, one_error_line, run_tool,
-                     tiny_recipe, tree, write_image)
+from helpers import (COMPACT_ARCH, alive, children_of, file_size_limit, holding_lock, make_model, make_raw,
+                     one_error_line, options, run_tool, start_tool, tiny_recipe, tree, wait_for, write_image)
 from sr_train.checkpoint import list_states
 from sr_train.cli import main as sr_train_main
 from sr_train.weights.load import model_state
 from sr_train.weights.srkit import save_weights
 from srdata import atomic
 from srdata.atomic import AppendFile, is_temp_name, write_bytes
+from srdata.build import build_dataset
 from srdata.cli import main as srdata_main
 from srdata.errors import UserError, WriteError
 from srdata.folderlock import LOCK_NAME, hold_folder
 from srdata.imageio import read_output_key
+from srdata.stopping import Stopped, deferred_stop
 
 BUILD = ("--scale", "4", "--val", "0.25", "--test", "0", "--workers", "1")
 
@@ -383,5 +388,128 @@ def test_storage_errors_outside_the_writer_are_one_line_exit_1(tmp_path, raw, mo
     monkeypatch.setattr("srdata.build.os.sync", no_space)
     assert srdata_main(["build", "--src", str(raw), "--out", str(tmp_path / "ds"), *BUILD]) == 1
     assert "(ENOSPC)" in one_error_line(capsys.readouterr().err, "srdata")
+
+
+# ============================================================================ signals
+
+@pytest.fixture(scope="module")
+def long_fit(pairs_dir, tmp_path_factory):
+    """A recipe long enough to signal mid-run (2000 tiny iterations, loader worker processes on), and its
+    uninterrupted run, moved from the recipe's run_dir to `straight` (weights files record the recipe,
+    run_dir included, so a run compared with it must use the same run_dir)."""
+    root = tmp_path_factory.mktemp("long_fit")
+    recipe = _recipe_file(root / "r.yaml", pairs_dir, root / "run", train__iters=2000, log__interval=10,
+                          val__interval=1000, checkpoint__interval=1000, checkpoint__keep_states=3, data__workers=1)
+    assert sr_train_main(["fit", str(recipe), "--no-progress"]) == 0
+    (root / "run").rename(root / "straight")
+    return recipe, root / "run", root / "straight"
+
+
+@pytest.mark.parametrize("signum, code, group", [(signal.SIGTERM, 143, False), (signal.SIGINT, 130, True)])
+def test_a_signal_during_fit_finishes_the_step_saves_a_state_and_the_resumed_run_is_bit_identical(
+        long_fit, signum, code, group):
+    """SIGTERM to the trainer (kill), and Ctrl-C (SIGINT to its whole process group, loader workers
+    included): exit 143/130 with the command that resumes; resuming gives the uninterrupted run's bytes."""
+    recipe, run, straight = long_fit
+    shutil.rmtree(run, ignore_errors=True)
+    args = ["fit", recipe, "--no-progress"]
+    proc = start_tool("sr-train", *args, new_session=group)
+    wait_for(lambda: _started_training(run), what="the first training steps")
+    (os.killpg if group else os.kill)(proc.pid, signum)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err
+    assert "Traceback" not in err
+    states = list_states(run)
+    assert len(states) == 1 and 0 < states[0][0] < 2000
+    last = err.strip().splitlines()[-1]
+    assert last == (f"sr-train fit: stopped by {signal.Signals(signum).name} after iteration {states[0][0]}; its "
+                    f"state is {run / 'ckpt' / f'iter_{states[0][0]}.state'}; continue with: sr-train fit {recipe} "
+                    "--resume auto")
+    assert not [p for p in run.rglob("*") if is_temp_name(p.name)]
+    done = run_tool("sr-train", *args, "--resume", "auto")
+    assert done.returncode == 0, done.stderr
+    _assert_same_run(run, straight)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum, code, group", [(signal.SIGTERM, 143, False), (signal.SIGINT, 130, True)])
+def test_a_signal_to_a_multi_process_fit_stops_every_process_at_one_step_and_resumes_bit_identically(
+        pairs_dir, tmp_path, signum, code, group):
+    """SIGTERM to `sr-train fit` training with 2 spawned processes (it passes the stop on), or Ctrl-C to
+    all of them: both finish the same step, rank 0 saves the state, exit 143/130; resuming equals an
+    uninterrupted 2-process run."""
+    run, straight = tmp_path / "run", tmp_path / "straight"
+    recipe = _recipe_file(tmp_path / "r.yaml", pairs_dir, run, train__iters=600, train__processes=2,
+                          data__workers=1, log__interval=10, val__interval=300, checkpoint__interval=300)
+    done = run_tool("sr-train", "fit", recipe, "--no-progress")
+    assert done.returncode == 0, done.stderr
+    run.rename(straight)
+    args = ["fit", recipe, "--no-progress"]
+    proc = start_tool("sr-train", *args, new_session=group)
+    wait_for(lambda: _started_training(run), what="the first training steps")
+    (os.killpg if group else os.kill)(proc.pid, signum)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == code and "Traceback" not in err, err
+    states = list_states(run)
+    assert len(states) == 1 and 0 < states[0][0] < 600
+    assert err.strip().splitlines()[-1].startswith(
+        f"sr-train fit: stopped by {signal.Signals(signum).name} after iteration {states[0][0]}")
+    done = run_tool("sr-train", *args, "--resume", "auto")
+    assert done.returncode == 0, done.stderr
+    _assert_same_run(run, straight, 600)
+
+
+def test_a_second_ctrl_c_stops_at_once():
+    with pytest.raises(Stopped) as stopped:
+        with deferred_stop() as request:
+            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), signal.SIGTERM)  # repeated SIGTERMs (process managers): still one stop
+            assert request.signum == signal.SIGTERM
+            os.kill(os.getpid(), signal.SIGINT)
+            pytest.fail("the second Ctrl-C did not stop")
+    assert stopped.value.exit_code == 130
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@pytest.mark.parametrize("signum, code, group", [(signal.SIGTERM, 143, False), (signal.SIGINT, 130, True)])
+def test_a_signal_during_build_stops_promptly_with_nothing_half_written(tmp_path, signum, code, group):
+    """A 2-worker build of 48 sources, signalled once its workers have made some files: it exits within
+    seconds, its worker processes are gone, every file under a final name is whole, and a re-run gives
+    the bytes of an undisturbed build."""
+    raw = make_raw(tmp_path / "raw", 48, size=(320, 272))
+    out = tmp_path / "ds"
+    args = ("build", "--src", raw, "--out", out, "--scale", "4", "--workers", "2")
+    proc = start_tool("srdata", *args, new_session=group)
+    wait_for(lambda: len(list((out / ".staging").glob("*.png"))) >= 4, what="the first staged files")
+    workers = children_of(proc.pid)
+    (os.killpg if group else os.kill)(proc.pid, signum)
+    out_text, err = proc.communicate(timeout=30)
+    assert proc.returncode == code, err
+    assert "Traceback" not in err and f"srdata: stopped by {signal.Signals(signum).name}" in err
+    wait_for(lambda: not any(alive(pid) for pid in workers), timeout=15, what="the workers to end")
+    _complete_pngs(out)
+    assert not (out / LOCK_NAME).exists()
+    assert run_tool("srdata", *args).returncode == 0
+    reference = tmp_path / "reference" / "ds"
+    build_dataset(options(raw, reference, scale=4, val=0.05, test=0.05, workers=2), progress=False)
+    settings = lambda files: {k: v for k, v in files.items() if k != "dataset.json"}  # noqa: E731
+    assert settings(tree(out)) == settings(tree(reference))
+
+
+def test_ctrl_c_during_predict_stops_with_whole_files_only(tmp_path, weights_file):
+    rng = np.random.default_rng(5)
+    inputs = tmp_path / "in"
+    for i in range(30):
+        write_image(inputs / f"im{i:02d}.png", rng.integers(0, 256, (48, 64, 3), dtype=np.uint8))
+    out = tmp_path / "up"
+    proc = start_tool("sr-train", "predict", "--weights", weights_file, inputs, "--out", out, "--engine", "paddle",
+                      "--tile", "8", "--no-progress", new_session=True)
+    wait_for(lambda: len(list(out.glob("*.png"))) >= 2, what="the first outputs")
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    written = _complete_pngs(out)
+    assert 2 <= len(written) < 30 and not (out / LOCK_NAME).exists()
+    assert not [p for p in out.iterdir() if is_temp_name(p.name)]
 
 

@@ -18,7 +18,8 @@ def fit_command(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar."),
 ) -> int:
     """Train a super-resolution model (PSNR stage: L1 or MSE pixel loss) as the recipe says."""
-    from sr_train.launch import run_fit  # Paddle is imported when a command runs, not for --help
+    from sr_train.fit import FitStopped  # Paddle is imported when a command runs, not for --help
+    from sr_train.launch import run_fit
     from sr_train.recipe import load_recipe
 
     loaded = load_recipe(recipe, set_ or [])
@@ -29,6 +30,10 @@ def fit_command(
                         "--resume", "auto"])
     try:
         result = run_fit(loaded, resume=resume, progress=progress, console=console)
+    except FitStopped as stop:
+        console.print(f"sr-train fit: stopped by {stop.signal_name} after iteration {stop.iteration}; its state is "
+                      f"{stop.state}; continue with: {again}", markup=False, highlight=False, soft_wrap=True)
+        return stop.exit_code
     except WriteError as exc:
         raise exc.with_hint(f"continue with: {again}") from None
     best = f"{result.best_psnr:.3f} dB" if result.best_psnr is not None else "n/a"
