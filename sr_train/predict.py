@@ -30,7 +30,8 @@ from sr_train.tiling import DEFAULT_PAD, upscale, upscaled_tiles
 from srdata.atomic import write_bytes
 from srdata.cliutil import progress_bar
 from srdata.errors import UserError
-from srdata.imageio import DEFAULT_MAX_PIXELS, SOURCE_EXTENSIONS, TOO_MANY_PIXELS, RejectedImage, decode_as_stored, find_images
+from srdata.imageio import (DEFAULT_MAX_PIXELS, SOURCE_EXTENSIONS, TOO_MANY_PIXELS, RejectedImage, decode_as_stored,
+                            scan_images)
 
 ALPHA_MODES = ("bicubic", "model")
 # srdata build's default --max-pixels: one decompression-bomb limit for every srkit reader.
@@ -92,14 +93,17 @@ def check_options(opts: PredictOptions) -> None:
         raise UserError(f"--out {opts.out}: exists and is not a folder: choose a folder")
 
 
-def collect_jobs(inputs: list[Path], out: Path) -> list[Job]:
+def collect_jobs(inputs: list[Path], out: Path) -> tuple[list[Job], list[tuple[Path, str]]]:
     """Files as given and image files under folders (recursive, sorted); output names end in .png.
+    Also (path, reason) of what could not be used under the folders (`srdata.imageio.scan_images`:
+    links are followed once; loops, dangling links and unreadable folders are reported).
 
     A file given directly keeps its own name; a folder's files keep their path below it. Files
     already under `out` are left out, so predicting into a subfolder of the input is safe;
     predicting into the input folder itself, or onto an input file, is refused.
     """
     jobs: list[Job] = []
+    problems: list[tuple[Path, str]] = []
     out_resolved = out.resolve()
     for item in inputs:
         if item.is_file():
@@ -108,14 +112,15 @@ def collect_jobs(inputs: list[Path], out: Path) -> list[Job]:
             if item.resolve() == out_resolved:
                 raise UserError(f"--out {out} is the input folder {item}: outputs would replace or mix with "
                                 "the inputs; choose another --out")
-            found = [Job(path, path.relative_to(item).with_suffix(".png")) for path in find_images(item, exclude=out)]
-            if not found:
+            scan = scan_images(item, exclude=out)
+            if not scan.files and not scan.problems:
                 raise UserError(f"{item}: no image files ({', '.join(SOURCE_EXTENSIONS)}) in this folder")
-            jobs.extend(found)
+            jobs.extend(Job(path, path.relative_to(item).with_suffix(".png")) for path in scan.files)
+            problems.extend(scan.problems)
         else:
             raise UserError(f"{item}: no such file or folder: check the INPUT path")
     _refuse_name_clashes(jobs, out)
-    return jobs
+    return jobs, problems
 
 
 def _refuse_name_clashes(jobs: list[Job], out: Path) -> None:
@@ -297,12 +302,15 @@ def predict(opts: PredictOptions, progress: bool = True, warn=None) -> PredictRe
     `warn(message)` is called once per skipped input (default: a line on stderr).
     """
     check_options(opts)
-    jobs = collect_jobs(opts.inputs, opts.out)
+    jobs, problems = collect_jobs(opts.inputs, opts.out)
     engine = open_engine(opts.weights, opts.engine)
     if engine.in_nc != 3:
         raise UserError(f"--weights {opts.weights}: the model takes {engine.in_nc} channels; predict needs an RGB model")
     warn = warn or (lambda message: print(f"sr-train predict: {message}", file=sys.stderr))
     report = PredictReport()
+    for path, reason in problems:
+        report.skipped.append((path, reason))
+        warn(f"skipped {path}: {reason}")
     started = time.perf_counter()
     # stderr, like every other command's bar, so stdout holds only the result line
     with progress_bar("MP", progress, digits=3, count="{task.completed:.2f}/{task.total:.2f} output MP") as bar:

@@ -46,19 +46,21 @@ from srdata.executor import Executor, LocalExecutor, SharedFile
 from srdata.imageio import (
     SOURCE_EXTENSIONS,
     TOO_MANY_PIXELS,
+    TREE_PROBLEMS,
     RejectedImage,
     check_pixels,
     decode_opened,
     encode_png,
-    find_images,
     open_header,
     png_as_output,
     read_output_key,
     reason_kind,
+    scan_images,
 )
 from srdata.jsonio import read_jsonl
-from srdata.layout import (DATASET, DUPLICATES, MANIFEST, METADATA_FILES, REJECTED, SPLITS, STAGING, FrameOrigin,
-                           flat_name, is_split_folder, lr_dir, output_paths, read_frame_origins)
+from srdata.layout import (DATASET, DATASET_FORMAT, DATASET_FORMAT_VERSION, DUPLICATES, MANIFEST, METADATA_FILES,
+                           REJECTED, SPLITS, STAGING, FrameOrigin, check_dataset_format, flat_name,
+                           is_split_folder, lr_dir, output_paths, read_frame_origins)
 from srdata.resize import resize
 from srdata.split import assign_splits
 LR_MIN_SIDE = 32
@@ -68,6 +70,11 @@ LR_MIN_SIDE = 32
 OUTPUT_KEY_VERSION = 2
 # Rejections that depend on options (recomputed every run from the cached size).
 _OPTION_DEPENDENT = ("too small", TOO_MANY_PIXELS)
+UNREADABLE = "unreadable"
+CHANGED = "changed while read"
+# Rejections never taken from the previous run's record: the file is looked at again (its
+# permissions, a link's target or a file being written may have changed without its size or mtime).
+_NOT_CACHED = (UNREADABLE, CHANGED, *TREE_PROBLEMS)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -163,16 +170,18 @@ class _Done:
 
 
 def _run_task(task: _Task, opts: BuildOptions, staging: str) -> _Done:
-    source = Path(task.path)
     try:
-        stat = source.stat()
-        data = source.read_bytes()
-    except OSError as exc:
+        stat, data = read_whole(Path(task.path))
+    except RejectedImage as exc:
         known = task.probe or Probe("", 0, 0)
-        return _Done(task.index, Probe(known.source, 0, 0, error=f"unreadable ({exc.strerror or exc})"), False)
+        return _Done(task.index, Probe(known.source, 0, 0, error=str(exc)), False)
     probe = task.probe or Probe("", stat.st_size, stat.st_mtime_ns)
+    digest = hashlib.sha256(data).hexdigest()
     if probe.sha256 is None:
-        probe.sha256 = hashlib.sha256(data).hexdigest()
+        probe.sha256 = digest
+    elif probe.sha256 != digest:  # read again to make its outputs, but it is not the content planned for
+        return _Done(task.index, Probe(probe.source, 0, 0, error=f"{CHANGED} (its content is no longer what was "
+                                                                 "hashed; run the build again)"), False)
     try:
         img = open_header(data)
         probe.size = img.size
@@ -190,6 +199,23 @@ def _run_task(task: _Task, opts: BuildOptions, staging: str) -> _Done:
         return _Done(task.index, probe, True)
     written = _make_outputs(bgr, data, probe, opts, Path(staging), task.hints)
     return _Done(task.index, probe, True, written)
+
+
+def read_whole(path: Path) -> tuple[os.stat_result, bytes]:
+    """(stat, bytes) of a source read in one go; RejectedImage if it cannot be read, or if it changed
+    while being read (its size or mtime moved, or fewer/more bytes came than it said it had), so that
+    no hash, size or output ever describes a file that was half rewritten."""
+    try:
+        with open(path, "rb") as handle:
+            before = os.fstat(handle.fileno())
+            data = handle.read()
+            after = os.fstat(handle.fileno())
+    except OSError as exc:
+        raise RejectedImage(UNREADABLE, exc.strerror or str(exc)) from None
+    if len(data) != before.st_size or (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+        raise RejectedImage(CHANGED, f"{before.st_size} bytes when opened, {len(data)} read, {after.st_size} after; "
+                                     "something is writing it: run the build again when it is done")
+    return before, data
 
 
 def _make_outputs(bgr: np.ndarray, data: bytes, probe: Probe, opts: BuildOptions, staging: Path, hints) -> int:
@@ -259,6 +285,7 @@ class BuildReport:
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
     split_groups: dict[str, int] = field(default_factory=dict)  # split -> videos (or scenes) in it
     by_worker: dict[str, int] = field(default_factory=dict)  # images each cluster worker ran
+    notes: list[str] = field(default_factory=list)  # what the user should know (e.g. a damaged manifest)
 
 
 def build_dataset(opts: BuildOptions, progress: bool = True, executor: Executor | None = None) -> BuildReport:
@@ -269,11 +296,12 @@ def build_dataset(opts: BuildOptions, progress: bool = True, executor: Executor 
     started = time.perf_counter()
     opts.validate()
     src, out = Path(opts.src), Path(opts.out)
-    sources = scan_sources(src, out)
+    sources, unusable = scan_sources(src, out)
     origins = read_frame_origins(src, exclude=out) if opts.group_by != "image" else {}
     _check_out_folder(out)
+    _check_not_newer(out)
     src, out = src.absolute(), out.absolute()  # paths the workers get mean the same in any cwd
-    previous, old_outputs = load_previous(out)
+    previous, old_outputs, note = load_previous(out)
     staging = out / STAGING
     executor = executor or LocalExecutor(opts.workers or default_workers())
     source = SharedFile(f"--src {src}", str(src / sources[0][0]), sources[0][1])  # workers must see it
@@ -297,15 +325,23 @@ def build_dataset(opts: BuildOptions, progress: bool = True, executor: Executor 
             d.probe.source = rel
             probes[rel] = d.probe
 
-        # 3: reject, deduplicate, name, split
-        plan = _plan(sources, probes, opts, origins)
+        while True:
+            # 3: reject, deduplicate, name, split
+            plan = _plan(sources, probes, opts, origins, unusable)
 
-        # 4: make what is missing (decodes only sources whose outputs are gone or outdated)
-        wanted = plan.wanted_outputs(opts)
-        tasks, in_place = _missing_tasks(src, out, plan, wanted, staging, old_outputs)
-        done = _run_parallel(tasks, opts, staging, executor, source, progress, "writing outputs")
-        decoded += sum(d.decoded for d in done)
-        written += sum(d.written for d in done)
+            # 4: make what is missing (decodes only sources whose outputs are gone or outdated)
+            wanted = plan.wanted_outputs(opts)
+            tasks, in_place = _missing_tasks(src, out, plan, wanted, staging, old_outputs)
+            done = _run_parallel(tasks, opts, staging, executor, source, progress, "writing outputs")
+            decoded += sum(d.decoded for d in done)
+            written += sum(d.written for d in done)
+            failed = [d for d in done if d.probe.error is not None]
+            if not failed:
+                break
+            for d in failed:  # unreadable or changed since it was hashed: rejected, and the plan redone
+                rel = sources[d.index][0]
+                d.probe.source = rel
+                probes[rel] = d.probe
     except UserError:
         _discard_staging(out, staging, created_out)
         raise
@@ -318,6 +354,7 @@ def build_dataset(opts: BuildOptions, progress: bool = True, executor: Executor 
     report = _write_metadata(out, plan, opts)
     report.decoded, report.written = decoded, written
     report.by_worker = dict(sorted(executor.done_by.items()))
+    report.notes = [note] if note else []
     report.seconds = time.perf_counter() - started
     return report
 
@@ -327,20 +364,31 @@ def _usable(probe: Probe, opts: BuildOptions) -> bool:
     return probe.error is not None or rejection(probe, opts) is not None or probe.phash is not None
 
 
-def scan_sources(src: Path, out: Path) -> list[tuple[str, int, int]]:
-    """(relative posix path, size, mtime_ns) of every image file under src, sorted by path.
-
-    Hidden files and folders are skipped, and so is the output folder if it is inside src.
+def scan_sources(src: Path, out: Path) -> tuple[list[tuple[str, int, int]], list[tuple[str, str]]]:
+    """(relative posix path, size, mtime_ns) of every image file under src, sorted by path, and
+    (relative path, reason) of what could not be used (`srdata.imageio.scan_images`: links are
+    followed once, loops and the like are reported). Hidden files and folders are skipped, and so
+    is the output folder if it is inside src.
     """
-    found = []
-    for path in find_images(src, exclude=out):
-        stat = path.stat()
-        found.append((path.relative_to(src).as_posix(), stat.st_size, stat.st_mtime_ns))
+    scan = scan_images(src, exclude=out)
+    found, unusable = [], [(path.relative_to(src).as_posix(), reason) for path, reason in scan.problems]
+    for path in scan.files:
+        rel = path.relative_to(src).as_posix()
+        try:
+            info = path.stat()
+        except FileNotFoundError:  # deleted since it was listed: not a source any more
+            continue
+        except OSError as exc:
+            unusable.append((rel, f"{UNREADABLE} ({exc.strerror or exc})"))
+            continue
+        found.append((rel, info.st_size, info.st_mtime_ns))
     if not found:
+        first = sorted(unusable)[0] if unusable else None
+        also = f"; {len(unusable)} entries could not be used, first {first[0]}: {first[1]}" if first else ""
         raise UserError(
-            f"--src {src}: no images found (looked for {', '.join(SOURCE_EXTENSIONS)} in all subfolders)"
+            f"--src {src}: no images found (looked for {', '.join(SOURCE_EXTENSIONS)} in all subfolders{also})"
         )
-    return found
+    return found, sorted(unusable)
 
 
 def _check_out_folder(out: Path) -> None:
@@ -358,8 +406,20 @@ def _check_out_folder(out: Path) -> None:
             )
 
 
-def load_previous(out: Path) -> tuple[dict[str, Probe], _OldOutputs]:
-    """Probes and output paths recorded by the previous build (empty if none or unreadable).
+def _check_not_newer(out: Path) -> None:
+    """Refuse to update a dataset written by a newer srkit (its manifest may mean other things).
+    A missing or damaged dataset.json is no obstacle: the build writes it anew."""
+    try:
+        meta = json.loads((out / DATASET).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if isinstance(meta, dict):
+        check_dataset_format(meta, out / DATASET)
+
+
+def load_previous(out: Path) -> tuple[dict[str, Probe], _OldOutputs, str | None]:
+    """Probes and output paths recorded by the previous build (empty if none or unreadable), and a
+    note saying why when the record could not be used.
 
     Only facts about source files are trusted from here (checked by size and mtime); output
     files are always checked by their output key before being reused.
@@ -376,6 +436,8 @@ def load_previous(out: Path) -> tuple[dict[str, Probe], _OldOutputs]:
             outputs[rel] = {"id": line["id"], "hr": line["hr"], "lr": line["lr"]}
         for line in read_jsonl(out / REJECTED):
             rel, reason = line["source"], line["reason"]
+            if reason_kind(reason) in _NOT_CACHED:
+                continue
             size = tuple(line["source_size"]) if line.get("source_size") else None
             phash = hex_to_u64(line["phash"]) if line.get("phash") else None
             dependent = reason_kind(reason) in _OPTION_DEPENDENT
@@ -385,9 +447,12 @@ def load_previous(out: Path) -> tuple[dict[str, Probe], _OldOutputs]:
                 rel, int(line["bytes"]), int(line["mtime_ns"]), line.get("sha256"), size, phash,
                 None if dependent else reason,
             )
-    except (OSError, ValueError, KeyError, TypeError, UserError):  # damaged: re-read every source
+    except (OSError, ValueError, KeyError, TypeError, UserError) as exc:  # damaged: re-read every source
         probes, outputs = {}, {}
-    return probes, _OldOutputs(out, outputs, _split_folders(out))
+        detail = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+        note = f"the previous build's record could not be used ({detail}): every source was read again"
+        return probes, _OldOutputs(out, outputs, _split_folders(out)), note
+    return probes, _OldOutputs(out, outputs, _split_folders(out)), None
 
 
 @dataclass
@@ -460,8 +525,11 @@ class _Plan:
         return output_paths(self.split[source], self.ids[source], scale)
 
 
-def _plan(sources, probes: dict[str, Probe], opts: BuildOptions, origins: dict[str, FrameOrigin]) -> _Plan:
-    accepted, rejected = [], []
+def _plan(sources, probes: dict[str, Probe], opts: BuildOptions, origins: dict[str, FrameOrigin],
+          unusable=()) -> _Plan:
+    """Decide everything from the probes; `unusable` (path, reason) entries of the source tree are
+    rejected too (in path order with the rest)."""
+    accepted, rejected = [], [(Probe(rel, 0, 0, error=reason), reason) for rel, reason in unusable]
     for rel, _, _ in sources:
         probe = probes[rel]
         reason = rejection(probe, opts)
@@ -469,6 +537,7 @@ def _plan(sources, probes: dict[str, Probe], opts: BuildOptions, origins: dict[s
             accepted.append(probe)
         else:
             rejected.append((probe, reason))
+    rejected.sort(key=lambda item: Path(item[0].source).parts)
     keeper, distance = _deduplicate(accepted, opts)
     ids = assign_ids([p.source for p in accepted])
     kept = [p for p in accepted if keeper[p.source] == p.source]
@@ -504,17 +573,40 @@ def _deduplicate(accepted: list[Probe], opts: BuildOptions) -> tuple[dict[str, s
     return keeper, distance
 
 
+# Longest id in bytes: with ".png" it must fit a file name (255 bytes on most file systems).
+MAX_ID_BYTES = 200
+
+
 def assign_ids(rels: list[str]) -> dict[str, str]:
     """Unique ids from flattened paths; names that collide (ignoring case, as macOS and Windows
-    do) all get a suffix from their own path, so an id never depends on the order of sources."""
-    counts = Counter(flat_name(rel).casefold() for rel in rels)
+    do) all get a suffix from their own path, so an id never depends on the order of sources.
+    A flattened name too long for a file name (deep folders, long names) is cut and given the
+    same kind of suffix."""
+    names = {rel: _fit_name(flat_name(rel), rel) for rel in rels}
+    counts = Counter(name.casefold() for name in names.values())
     ids = {}
     for rel in rels:
-        name = flat_name(rel)
+        name = names[rel]
         if counts[name.casefold()] > 1:
-            name = f"{name}-{hashlib.sha1(rel.encode()).hexdigest()[:8]}"
+            name = f"{name}-{_path_hash(rel)}"
         ids[rel] = name
     return ids
+
+
+def _path_hash(rel: str) -> str:
+    return hashlib.sha1(os.fsencode(rel)).hexdigest()[:8]  # fsencode: names that are not UTF-8 too
+
+
+def _fit_name(name: str, rel: str) -> str:
+    if len(os.fsencode(name)) <= MAX_ID_BYTES:
+        return name
+    kept, size = [], 0
+    for char in name:
+        size += len(os.fsencode(char))
+        if size > MAX_ID_BYTES - 20:
+            break
+        kept.append(char)
+    return f"{''.join(kept)}-{_path_hash(rel)}"
 
 
 def _missing_tasks(src: Path, out: Path, plan: _Plan, wanted, staging: Path, old_outputs):
@@ -650,7 +742,8 @@ def _write_metadata(out: Path, plan: _Plan, opts: BuildOptions) -> BuildReport:
         split: len({g for source, g in plan.split_group.items() if plan.split[source] == split}) for split in SPLITS
     }
     dataset = {
-        "format": "srkit-dataset",
+        "format": DATASET_FORMAT,
+        "format_version": DATASET_FORMAT_VERSION,
         "version": srdata.__version__,
         "scale": opts.scale,
         "layout": {s: {"hr": s, "lr": lr_dir(s, opts.scale)} for s in SPLITS},

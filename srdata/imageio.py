@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import struct
 import warnings
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -70,42 +72,164 @@ def reason_kind(reason: str) -> str:
 # Sources
 
 
-def find_images(root: str | os.PathLike, exclude: str | os.PathLike | None = None) -> list[Path]:
-    """Every image file (SOURCE_EXTENSIONS, any case) under `root`: `find_files` for images."""
-    return find_files(root, SOURCE_EXTENSIONS, exclude)
+# Kinds of tree problems (the part of a reason before " ("): entries under a source folder that are
+# not read, each reported with the path where it was found.
+SYMLINK_LOOP = "symlink loop"
+LINKED_TWICE = "folder already scanned"
+DANGLING_LINK = "dangling symlink"
+UNLISTABLE = "unreadable folder"
+NOT_A_FILE = "not a regular file"
+TREE_PROBLEMS = (SYMLINK_LOOP, LINKED_TWICE, DANGLING_LINK, UNLISTABLE, NOT_A_FILE)
+
+
+@dataclass(frozen=True)
+class TreeScan:
+    """What `scan_files` found: the files, and (path, one-line reason) for what it could not use."""
+
+    files: list[Path]
+    problems: list[tuple[Path, str]]
+
+
+def scan_files(
+    root: str | os.PathLike, extensions: tuple[str, ...], exclude: str | os.PathLike | None = None
+) -> TreeScan:
+    """Every file whose name ends in one of `extensions` (lower case; files match in any case)
+    under `root`, recursively, sorted by path.
+
+    Hidden files and folders (names starting with ".") are skipped: they are srkit's temp
+    files, locks and build staging, or the OS's (.DS_Store, .Trash), never a user's picture. The
+    folder `exclude` (e.g. the output folder when it lies inside the input) is not entered.
+    The order is by path component (what sorting Paths gives), so it is the same on every
+    machine and file system.
+
+    Symbolic links are followed once: a linked file is read through its link, and a linked folder
+    is scanned unless that folder was scanned already. The real tree is scanned first, then the
+    linked folders (sorted, level by level), so a folder reachable both ways is found under its
+    real path. Not entered, and listed in `problems`: a link to a folder that contains it (a loop
+    such as `ln -s .. raw/loop`) or to one already scanned, a dangling link with a wanted name (or
+    none), a folder that cannot be listed (permission denied), and an entry with a wanted name
+    that is not a regular file (a named pipe would block its reader forever). Only `root` itself
+    not being listable is a UserError.
+    """
+    root = Path(root)
+    skip = _folder_id(Path(exclude)) if exclude is not None else None
+    scanned: dict[tuple[int, int], Path] = {}
+    files: list[Path] = []
+    problems: list[tuple[Path, str]] = []
+
+    def scan_tree(top: Path) -> list[Path]:
+        """Scan `top` and the real folders below it; returns the linked folders found there."""
+        links, stack = [], [top]
+        while stack:
+            folder = stack.pop()
+            try:
+                entries = sorted(os.scandir(folder), key=lambda e: e.name)
+            except OSError as exc:
+                if folder == root:
+                    raise UserError(f"{folder}: cannot list this folder ({exc.strerror or exc}); "
+                                    "check its permissions") from None
+                problems.append((folder, f"{UNLISTABLE} ({exc.strerror or exc})"))
+                continue
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                path = Path(entry.path)
+                wanted = entry.name.lower().endswith(extensions)
+                try:
+                    info = os.stat(path)  # follows links
+                except FileNotFoundError:
+                    if entry.is_symlink() and (wanted or "." not in entry.name):
+                        target = os.readlink(path)
+                        problems.append((path, f"{DANGLING_LINK} (points to {target}, which does not exist)"))
+                    continue
+                except OSError as exc:  # ELOOP: a link that points to itself
+                    problems.append((path, f"{SYMLINK_LOOP} ({exc.strerror or exc})"))
+                    continue
+                if stat.S_ISDIR(info.st_mode):
+                    if (info.st_dev, info.st_ino) == skip:
+                        continue
+                    if entry.is_symlink():
+                        links.append(path)
+                    elif _first_scan(path, info, scanned, problems):
+                        stack.append(path)
+                elif wanted:
+                    if stat.S_ISREG(info.st_mode):
+                        files.append(path)
+                    else:
+                        problems.append((path, f"{NOT_A_FILE} ({_file_kind(info.st_mode)})"))
+        return links
+
+    top = os.stat(root) if root.is_dir() else None
+    if top is not None:
+        scanned[(top.st_dev, top.st_ino)] = root
+    level = scan_tree(root)
+    while level:
+        following = []
+        for link in sorted(level):
+            try:
+                info = os.stat(link)
+            except OSError:
+                continue
+            if _first_scan(link, info, scanned, problems):
+                following += scan_tree(link)
+        level = following
+    return TreeScan(sorted(files), sorted(problems))
+
+
+def scan_images(root: str | os.PathLike, exclude: str | os.PathLike | None = None) -> TreeScan:
+    """`scan_files` for images (SOURCE_EXTENSIONS): what `srdata build` and `sr-train predict` read,
+    with each problem reported."""
+    return scan_files(root, SOURCE_EXTENSIONS, exclude)
 
 
 def find_files(
     root: str | os.PathLike, extensions: tuple[str, ...], exclude: str | os.PathLike | None = None
 ) -> list[Path]:
-    """Every file whose name ends in one of `extensions` (lower case; files match in any case)
-    under `root`, recursively, sorted by path.
+    """`scan_files(...).files`, for readers that want the files only (datasets, video folders): links
+    are followed once and loops skipped as there, but a folder that cannot be listed is a UserError
+    naming it (a dataset with an unreadable part must not be used as if complete)."""
+    scan = scan_files(root, extensions, exclude)
+    for path, reason in scan.problems:
+        if reason_kind(reason) == UNLISTABLE:
+            raise UserError(f"{path}: cannot list this folder ({reason}); check its permissions")
+    return scan.files
 
-    Hidden files and folders (names starting with ".") are skipped: they are srkit's temp
-    files and build staging, or the OS's (.DS_Store, .Trash), never a user's picture. The
-    folder `exclude` (e.g. the output folder when it lies inside the input) is not entered.
-    The order is by path component (what sorting Paths gives), so it is the same on every
-    machine and file system. An unlistable folder is a UserError naming it.
-    """
-    skip = Path(exclude).resolve() if exclude is not None else None
-    found: list[Path] = []
 
-    def walk(folder: Path) -> None:
-        try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        except OSError as exc:
-            raise UserError(f"{folder}: cannot list this folder ({exc.strerror or exc}); check its permissions") from None
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            if entry.is_dir():
-                if skip is None or Path(entry.path).resolve() != skip:
-                    walk(Path(entry.path))
-            elif entry.name.lower().endswith(extensions) and entry.is_file():
-                found.append(Path(entry.path))
+def find_images(root: str | os.PathLike, exclude: str | os.PathLike | None = None) -> list[Path]:
+    """Every image file (SOURCE_EXTENSIONS, any case) under `root`: `find_files` for images."""
+    return find_files(root, SOURCE_EXTENSIONS, exclude)
 
-    walk(Path(root))
-    return found
+
+def _folder_id(folder: Path) -> tuple[int, int] | None:
+    try:
+        info = os.stat(folder)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
+def _first_scan(path: Path, info: os.stat_result, scanned: dict, problems: list) -> bool:
+    """Record `path` as the scan of its folder; False (and a problem) if it is a link to a folder that
+    holds it (a loop, whether or not that folder is inside the scanned tree) or was scanned already."""
+    if path.is_symlink():
+        target, parent = Path(os.path.realpath(path)), Path(os.path.realpath(path.parent))
+        if target == parent or target in parent.parents:
+            problems.append((path, f"{SYMLINK_LOOP} (points to {os.readlink(path)}, a folder that contains it; "
+                                   "not followed)"))
+            return False
+    first = scanned.setdefault((info.st_dev, info.st_ino), path)
+    if first is path:
+        return True
+    problems.append((path, f"{LINKED_TWICE} (the same folder as {first}; not scanned twice)"))
+    return False
+
+
+def _file_kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "named pipe"), (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "device"),
+                       (stat.S_ISBLK, "device")):
+        if test(mode):
+            return name
+    return "special file"
 
 
 def open_header(data: bytes) -> Image.Image:

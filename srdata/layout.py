@@ -32,8 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from srdata import __version__ as srkit_version
 from srdata.errors import UserError
-from srdata.imageio import find_files, find_images
+from srdata.imageio import find_images, scan_files
 from srdata.jsonio import read_jsonl
 
 MANIFEST = "manifest.jsonl"
@@ -46,6 +47,10 @@ SPLITS = ("train", "val", "test")  # in this order everywhere (tables, JSON, fol
 LR_DIR = re.compile(r"^(?P<base>.+)_X(?P<scale>\d+)$")  # an LR folder: BASE_X{scale}
 FRAMES_LIST = "frames.jsonl"
 FRAMES_STATE = "frames.json"
+DATASET_FORMAT = "srkit-dataset"  # dataset.json's "format"
+# dataset.json's "format_version": bump when a reader of the old format would misread the new one
+# (a file missing it is version 1). A newer version is refused by every reader, with what to do.
+DATASET_FORMAT_VERSION = 1
 
 
 def flat_name(rel: str) -> str:
@@ -181,7 +186,24 @@ def read_dataset_json(ds: Path) -> dict | None:
         raise UserError(f"{path}: not readable JSON ({exc}); rebuild the dataset or delete the file") from None
     if not isinstance(meta, dict):
         raise UserError(f"{path}: expected a JSON object; rebuild the dataset or delete the file")
+    check_dataset_format(meta, path)
     return meta
+
+
+def check_dataset_format(meta: dict, path: Path) -> None:
+    """UserError if dataset.json `meta` (read from `path`) says a newer srkit wrote it in a format
+    this one does not know."""
+    version = meta.get("format_version", 1)
+    if meta.get("format", DATASET_FORMAT) != DATASET_FORMAT:
+        raise UserError(f"{path}: not a srkit dataset description (format {meta.get('format')!r}); "
+                        "delete the file or point to the dataset folder itself")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise UserError(f"{path}: format_version {version!r} is not a version number; "
+                        "rebuild the dataset or delete the file")
+    if version > DATASET_FORMAT_VERSION:
+        raise UserError(f"{path}: written by a newer srkit ({meta.get('version', '?')}, dataset format "
+                        f"{version}; this srkit {srkit_version} reads format {DATASET_FORMAT_VERSION}): "
+                        "upgrade srkit (pip install -U srkit)")
 
 
 def _scale_from_meta(ds: Path, meta: dict) -> int:
@@ -256,9 +278,10 @@ class FrameOrigin:
 def read_frame_origins(raw: Path, exclude: Path | None = None) -> dict[str, FrameOrigin]:
     """The origin of every frame listed in a FRAMES_LIST anywhere under `raw` (hidden folders and
     `exclude` skipped), keyed by the frame's path relative to `raw`. A damaged list is a UserError
-    naming the file and the line."""
+    naming the file and the line. The tree's problems (loops, unreadable folders) are not this
+    function's to report: `srdata build` reports them with the images it could not reach."""
     origins = {}
-    for path in find_files(raw, (FRAMES_LIST,), exclude=exclude):
+    for path in scan_files(raw, (FRAMES_LIST,), exclude=exclude).files:
         if path.name != FRAMES_LIST:
             continue
         folder = path.parent.relative_to(raw)

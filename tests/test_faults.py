@@ -10,6 +10,7 @@ would; a few drive the CLI in-process (`main([...])`) where no process boundary 
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import signal
@@ -23,8 +24,9 @@ import pytest
 import yaml
 from hypothesis import settings
 
-from helpers import (COMPACT_ARCH, alive, children_of, file_size_limit, holding_lock, make_model, make_raw,
-                     one_error_line, options, run_tool, start_tool, tiny_recipe, tree, wait_for, write_image)
+from helpers import (COMPACT_ARCH, alive, blob_image, children_of, file_size_limit, holding_lock, make_model,
+                     make_raw, one_error_line, options, permissions_enforced, run_tool, start_tool, tiny_recipe,
+                     tree, wait_for, write_image)
 from sr_train.checkpoint import list_states
 from sr_train.cli import main as sr_train_main
 from sr_train.weights.load import model_state
@@ -511,5 +513,208 @@ def test_ctrl_c_during_predict_stops_with_whole_files_only(tmp_path, weights_fil
     written = _complete_pngs(out)
     assert 2 <= len(written) < 30 and not (out / LOCK_NAME).exists()
     assert not [p for p in out.iterdir() if is_temp_name(p.name)]
+
+
+# ============================================================================ hostile trees and names
+
+WEIRD_NAMES = ["with space.png", "new\nline.png", "ünïcødé 画像.png", "-leading-dash.png", "--out.png"]
+
+
+def test_hostile_source_tree_is_built_with_every_problem_in_rejected_jsonl(tmp_path):
+    """Links followed once, loops and dangling links reported, unreadable files and folders reported,
+    odd names built, the output folder inside the source folder skipped: exit 0, no traceback."""
+    enforce, why = permissions_enforced()
+    if why:
+        pytest.skip(why)
+    raw = tmp_path / "raw"
+    for i, name in enumerate(WEIRD_NAMES):
+        write_image(raw / name, blob_image(i, 160, 136))
+    write_image(raw / os.fsdecode(b"latin1-\xe9.png"), blob_image(10, 160, 136))  # not UTF-8
+    write_image(raw / ("L" * 200) / ("n" * 200 + ".png"), blob_image(15, 160, 136))  # its id would be 403 bytes
+    write_image(tmp_path / "elsewhere" / "linked.png", blob_image(11, 160, 136))
+    write_image(raw / "sub" / "deep.png", blob_image(12, 160, 136))
+    write_image(raw / "locked" / "hidden_from_us.png", blob_image(13, 160, 136))
+    write_image(raw / "unreadable.png", blob_image(14, 160, 136))
+    (raw / "loop").symlink_to("..")
+    (raw / "self").symlink_to("self")
+    (raw / "elsewhere").symlink_to(tmp_path / "elsewhere")
+    (raw / "sub_again").symlink_to("sub")
+    (raw / "gone.png").symlink_to(tmp_path / "missing.png")
+    os.mkfifo(raw / "pipe.png")
+    (raw / "locked").chmod(0)
+    (raw / "unreadable.png").chmod(0)
+    out = raw / "out"  # inside --src
+    try:
+        done = run_tool("srdata", "build", "--src", raw, "--out", out, "--scale", "4", "--val", "0", "--test", "0",
+                        "--workers", "2", preexec_fn=enforce, timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert "Traceback" not in done.stderr
+        rejected = {row["source"]: row["reason"] for row in map(json.loads, (out / "rejected.jsonl").open())}
+        assert rejected == {
+            "gone.png": f"dangling symlink (points to {tmp_path / 'missing.png'}, which does not exist)",
+            "locked": "unreadable folder (Permission denied)",
+            "loop": "symlink loop (points to .., a folder that contains it; not followed)",
+            "pipe.png": "not a regular file (named pipe)",
+            "self": "symlink loop (Too many levels of symbolic links)",
+            "sub_again": f"folder already scanned (the same folder as {raw / 'sub'}; not scanned twice)",
+            "unreadable.png": "unreadable (Permission denied)",
+        }
+        built = sorted(p.name for p in (out / "train").iterdir())
+        long = [name for name in built if name.startswith("L" * 180)]
+        assert len(long) == 1 and len(long[0].encode()) <= 204 and long[0][180] == "-"
+        names = [*(Path(n).stem for n in WEIRD_NAMES), os.fsdecode(b"latin1-\xe9"), "elsewhere__linked", "sub__deep"]
+        assert sorted(set(built) - set(long)) == sorted(f"{n}.png" for n in names)
+        # the dataset is usable by the readers, whatever the names
+        inspect = run_tool("srdata", "inspect", out, "--workers", "1")
+        assert inspect.returncode == 0 and "Traceback" not in inspect.stderr
+    finally:
+        (raw / "locked").chmod(0o755)
+        (raw / "unreadable.png").chmod(0o644)
+
+
+def test_predict_on_a_hostile_tree_skips_each_problem_in_one_line_and_writes_the_rest(tmp_path, weights_file):
+    inputs = tmp_path / "in"
+    for i, name in enumerate(WEIRD_NAMES):
+        write_image(inputs / name, blob_image(i, 20, 16))
+    (inputs / "loop").symlink_to(".")
+    (inputs / "gone.png").symlink_to("missing.png")
+    dashed = write_image(tmp_path / "-given-alone.png", blob_image(9, 20, 16))
+    done = run_tool("sr-train", "predict", "--weights", weights_file, "--out", tmp_path / "up", "--engine", "paddle",
+                    "--no-progress", "--", inputs, dashed.name, cwd=tmp_path)
+    assert done.returncode == 1, done.stderr  # skipped inputs: exit 1, as documented
+    assert "Traceback" not in done.stderr
+    skipped = [line for line in done.stderr.splitlines() if line.startswith("sr-train predict: skipped")]
+    assert len(skipped) == 2 and "dangling symlink" in skipped[0] and "symlink loop" in skipped[1]
+    assert sorted(p.name for p in (tmp_path / "up").iterdir()) == sorted(
+        f"{Path(n).stem}.png" for n in [*WEIRD_NAMES, dashed.name])
+
+
+def test_a_source_that_changes_while_read_is_rejected_and_read_again_next_time(tmp_path, monkeypatch):
+    """The size seen when the file was opened, the bytes read and the size after reading must agree;
+    here a writer grows the file between the read and the second look."""
+    raw = make_raw(tmp_path / "raw", 3, size=(160, 136))
+    growing = raw / "img001.png"
+    real_fstat, seen = os.fstat, []
+
+    def fstat(fd):
+        result = real_fstat(fd)
+        if os.readlink(f"/proc/self/fd/{fd}") == str(growing):
+            seen.append(fd)
+            if len(seen) == 2:  # the look after reading
+                with open(growing, "ab") as handle:
+                    handle.write(b"more")
+                return real_fstat(fd)
+        return result
+
+    monkeypatch.setattr("srdata.build.os.fstat", fstat)
+    out = tmp_path / "ds"
+    report = build_dataset(options(raw, out, scale=4, val=0, test=0), progress=False)
+    assert report.rejected == [{"source": "img001.png", "reason": report.rejected[0]["reason"]}]
+    assert report.rejected[0]["reason"].startswith("changed while read (")
+    monkeypatch.undo()
+    report = build_dataset(options(raw, out, scale=4, val=0, test=0), progress=False)
+    assert report.rejected == [] and report.decoded == 1  # looked at again, not taken from the record
+
+
+@pytest.mark.slow
+def test_a_source_rewritten_all_the_time_never_breaks_the_build(tmp_path):
+    """A real writer process rewrites one source (two versions of different sizes) while real builds run:
+    each build exits 0 and either rejects it as changed or records exactly one of the two versions."""
+    import hashlib
+    import subprocess
+
+    raw = make_raw(tmp_path / "raw", 6, size=(160, 136))
+    versions = [cv2.imencode(".png", blob_image(s, 160 + 32 * s, 136))[1].tobytes() for s in (20, 21)]
+    (tmp_path / "a.bin").write_bytes(versions[0])
+    (tmp_path / "b.bin").write_bytes(versions[1])
+    writer = subprocess.Popen([sys.executable, "-c", (
+        "import sys\nfrom pathlib import Path\nv = [Path(sys.argv[2]).read_bytes(), Path(sys.argv[3]).read_bytes()]\n"
+        "i = 0\nwhile True:\n    Path(sys.argv[1]).write_bytes(v[i % 2])\n    i += 1\n"),
+        str(raw / "busy.png"), str(tmp_path / "a.bin"), str(tmp_path / "b.bin")])
+    try:
+        digests = {hashlib.sha256(v).hexdigest() for v in versions}
+        for attempt in range(5):
+            out = tmp_path / f"ds{attempt}"
+            done = run_tool("srdata", "build", "--src", raw, "--out", out, "--scale", "4", "--workers", "2")
+            assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+            rows = {r["source"]: r for r in map(json.loads, (out / "manifest.jsonl").open())}
+            rejected = {r["source"]: r["reason"] for r in map(json.loads, (out / "rejected.jsonl").open())}
+            if "busy.png" in rows:
+                assert rows["busy.png"]["sha256"] in digests
+            else:
+                assert rejected["busy.png"].split(" (")[0] in ("changed while read", "not an image", "truncated",
+                                                               "corrupt", "empty file")
+    finally:
+        writer.kill()
+        writer.wait()
+
+
+# ============================================================================ damaged run folders and datasets
+
+@pytest.mark.parametrize("damage", ["empty", "truncated"])
+def test_resume_auto_skips_damaged_states_and_says_so(pairs_dir, tmp_path, capsys, damage):
+    recipe = _recipe_file(tmp_path / "r.yaml", pairs_dir, tmp_path / "run", train__iters=6)
+    assert sr_train_main(["fit", str(recipe), "--no-progress"]) == 0
+    newest = tmp_path / "run" / "ckpt" / "iter_6.state"
+    data = newest.read_bytes()
+    newest.write_bytes(b"" if damage == "empty" else data[: len(data) // 2])
+    capsys.readouterr()
+    assert sr_train_main(["fit", str(recipe), "--set", "train.iters=8", "--resume", "auto", "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert f"resume: skipped {newest}: not a complete srkit training state" in " ".join(err.split())
+    assert "resume: continuing at iteration 3 from" in err
+    for state in (tmp_path / "run" / "ckpt").glob("*.state"):
+        state.write_bytes(b"")
+    assert sr_train_main(["fit", str(recipe), "--set", "train.iters=10", "--resume", "auto", "--no-progress"]) == 2
+    assert "no readable training state (2 damaged, listed above)" in one_error_line(capsys.readouterr().err,
+                                                                                    "sr-train")
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated"])
+def test_damaged_weights_are_one_line_errors(tmp_path, weights_file, capsys, damage):
+    bad = tmp_path / "last.safetensors"
+    data = weights_file.read_bytes()
+    bad.write_bytes(b"" if damage == "empty" else data[: len(data) - 100])
+    image = write_image(tmp_path / "in.png", blob_image(0, 16, 16))
+    for argv in (["predict", "--weights", str(bad), str(image), "--out", str(tmp_path / "up"), "--engine", "paddle"],
+                 ["export", "--weights", str(bad), "--format", "paddle", "--out", str(tmp_path / "export")],
+                 ["convert", str(bad), str(tmp_path / "converted.safetensors")]):
+        assert sr_train_main(argv) == 2, argv
+        assert str(bad) in one_error_line(capsys.readouterr().err, "sr-train")
+
+
+def test_a_hand_edited_manifest_with_a_broken_line(tmp_path, raw, reference_ds, capsys):
+    out = tmp_path / "ds"
+    assert srdata_main(["build", "--src", str(raw), "--out", str(out), *BUILD]) == 0
+    lines = (out / "manifest.jsonl").read_text().splitlines()
+    lines[2] = lines[2][:40]
+    (out / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+    capsys.readouterr()
+    assert srdata_main(["inspect", str(out), "--workers", "1"]) == 2
+    line = one_error_line(capsys.readouterr().err, "srdata")
+    assert f"{out / 'manifest.jsonl'}:3: not a JSON object" in line
+    assert srdata_main(["build", "--src", str(raw), "--out", str(out), *BUILD]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "srdata build: the previous build's record could not be used" in err and "manifest.jsonl:3" in err
+    assert tree(out) == reference_ds
+
+
+def test_a_dataset_from_a_future_srkit_is_refused_by_every_reader(tmp_path, raw, pairs_dir, capsys):
+    out = tmp_path / "ds"
+    assert srdata_main(["build", "--src", str(raw), "--out", str(out), *BUILD]) == 0
+    meta = json.loads((out / "dataset.json").read_text())
+    assert meta["format"] == "srkit-dataset" and meta["format_version"] == 1
+    meta.update(format_version=2, version="9.0.0")
+    (out / "dataset.json").write_text(json.dumps(meta))
+    recipe = _recipe_file(tmp_path / "r.yaml", pairs_dir, tmp_path / "run")
+    runs = [(srdata_main, "srdata", ["inspect", str(out)]),
+            (srdata_main, "srdata", ["build", "--src", str(raw), "--out", str(out), *BUILD]),
+            (sr_train_main, "sr-train", ["fit", str(recipe), "--set", f"data.root={out}", "--set", "data.train=null",
+                                         "--set", "data.val=null"])]
+    capsys.readouterr()
+    for main, prog, argv in runs:
+        assert main(argv) == 2, argv
+        line = one_error_line(capsys.readouterr().err, prog)
+        assert "written by a newer srkit (9.0.0, dataset format 2" in line and "upgrade srkit" in line
 
 

@@ -215,7 +215,8 @@ def test_two_inputs_with_the_same_output_name_are_refused(weights, tmp_path, cap
 def test_output_folder_inside_the_input_folder_is_not_read_back(tmp_path):
     _save(tmp_path / "in" / "a.png", _rgb(8, 8))
     _save(tmp_path / "in" / "up" / "a.png", _rgb(8, 8))  # a previous run's output
-    jobs = collect_jobs([tmp_path / "in"], tmp_path / "in" / "up")
+    jobs, problems = collect_jobs([tmp_path / "in"], tmp_path / "in" / "up")
+    assert problems == []
     assert [job.relative.as_posix() for job in jobs] == ["a.png"]
 
 

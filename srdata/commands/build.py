@@ -62,6 +62,8 @@ def build_command(
     with hold_folder(out, f"--out {out}", "srdata build"), open_executor(cluster, workers) as executor:
         report = build_dataset(opts, progress=True, executor=executor)
     console = Console()
+    for note in report.notes:
+        Console(stderr=True).print(f"srdata build: {note}", markup=False, highlight=False, soft_wrap=True)
     console.print(summary_table(report, group_by))
     if report.rejected:
         console.print(f"rejected sources and why: {report.out / REJECTED}")
