@@ -1,9 +1,10 @@
 """`sr-train fit`: the training loop (PSNR stage, and the GAN stage when the recipe has a
 discriminator), top to bottom in one function (`train`; `fit` holds the run folder's lock around it).
 
-Reading order: processes and threads -> data -> model, optimiser, EMA -> GAN parts -> resume -> the loop
-(learning rate, batch, pixel/perceptual/GAN losses, G step, D step, EMA, logging, validation,
-checkpoints, a stop asked by SIGINT/SIGTERM) -> the end.
+Reading order: processes and threads -> the plan (state to continue, data, shapes: `plan_run`, which
+`--dry-run` prints) -> data -> model, optimiser, EMA -> GAN parts -> resume -> the loop (learning
+rate, batch, pixel/perceptual/GAN losses, G step, D step, EMA, logging, validation, checkpoints, a
+stop asked by SIGINT/SIGTERM) -> the end.
 Helpers used by the loop follow it in this file.
 
 Exactness: every random choice is a pure function of (seed, iteration) (see sr_train.data), the
@@ -32,9 +33,9 @@ from sr_train.checkpoint import (TrainState, list_states, load_optimizer_state, 
 from sr_train.data import (ImageStore, TrainBatches, check_val_sizes, data_order, find_pairs, resolve_splits,
                            train_loader, warn_if_data_changed)
 from sr_train.evaluate import mean_of, score_model
-from sr_train.gan import (PerceptualLoss, VGGFeatures, build_discriminator, check_patch_size, ragan_discriminator_loss,
-                          ragan_generator_loss, set_trainable)
-from sr_train.models import build_model, complete_arch, init_weights
+from sr_train.gan import (PerceptualLoss, VGGFeatures, build_discriminator, check_patch_size, check_weights_setting,
+                          ragan_discriminator_loss, ragan_generator_loss, set_trainable)
+from sr_train.models import build_model, complete_arch, count_parameters, init_weights
 from sr_train.provenance import TRAINING_KEY, training_record
 from sr_train.recipe import Recipe
 from sr_train.runlog import RECIPE_COPY, RunLog
@@ -43,6 +44,7 @@ from sr_train.weights.load import check_arch_agrees, model_state, read_weights, 
 from sr_train.weights.srkit import save_weights
 from srdata.atomic import write_bytes
 from srdata.cliutil import default_workers
+from srdata.degradations.pipeline import Pipeline
 from srdata.errors import UserError
 from srdata.folderlock import hold_folder
 from srdata.stopping import Stopped, StopRequest, deferred_stop
@@ -108,32 +110,14 @@ def train(recipe: Recipe, resume: str | None, progress: bool, console: Console, 
         if main_process:
             console.print(message, soft_wrap=True, highlight=False, markup=False)
 
-    # ------------------------------------------------------------------ which state to continue (before any data)
+    # ------------------------------------------------------------------ the plan (state, data, shapes), checked first
     if main_process:
         remove_temp_files(run_dir)
-    state, skipped = pick_state(resume, run_dir)
-    for note in skipped:
-        say(f"resume: skipped {note}")
-    if state is None and skipped:
-        raise UserError(f"{run_dir}: no readable training state ({len(skipped)} damaged, listed above): "
-                        "resume from a copy with --resume PATH, or train into another run_dir")
+    plan = plan_run(recipe, resume, console, say)
+    state, scale, arch, patch, crop = plan.state, plan.scale, plan.arch, plan.patch, plan.crop
+    train_pairs, val_pairs, pipeline = plan.train_pairs, plan.val_pairs, plan.pipeline
 
     # ------------------------------------------------------------------ data
-    splits = resolve_splits(recipe)
-    scale = splits.scale
-    arch = recipe.model_arch(scale)
-    if arch["scale"] != scale:
-        raise UserError(f"{recipe.source}: model.scale {arch['scale']} differs from the data's scale {scale}: "
-                        "remove model.scale or use a dataset of that scale")
-    patch = recipe.train.patch_size
-    if patch % scale:
-        raise UserError(f"{recipe.source}: train.patch_size {patch} is not a multiple of the scale {scale}: "
-                        f"use e.g. {patch - patch % scale or scale}")
-    pipeline = recipe.degrade_pipeline()  # data.degrade: training LRs made on the fly from HR patches
-    train_pairs = find_pairs(splits.train, scale, min_hr=patch, console=console, hr_only=pipeline is not None)
-    val_pairs = find_pairs(splits.val, scale, console=console)
-    crop = recipe.val.crop_border if recipe.val.crop_border is not None else scale
-    check_val_sizes(val_pairs, crop, recipe.source)
     # training images decoded once into a memory-mapped cache (rank 0 writes it, the others then open it)
     cache_dir = Path(recipe.data.cache_dir) if recipe.data.cache_dir else default_cache_dir()
     if main_process:
@@ -151,11 +135,9 @@ def train(recipe: Recipe, resume: str | None, progress: bool, console: Console, 
     paddle.seed(recipe.seed)
     model = build_model(arch)
     init_weights(model, recipe.seed)
-    if recipe.model.init_from:
-        file_arch, init_state = read_weights(recipe.model.init_from)
-        if file_arch is not None:
-            check_arch_agrees(complete_arch(file_arch), arch, recipe.model.init_from)
-        set_state_checked(model, init_state, recipe.model.init_from)
+    say(f"model: {arch['arch']}, {plan.parameters:,} parameters")
+    if plan.init_state is not None:
+        set_state_checked(model, plan.init_state, recipe.model.init_from)
         say(f"model: initialised from {recipe.model.init_from}")
     named_params = dict(model.named_parameters())
     ema_model = build_model(arch) if recipe.train.ema > 0 else None
@@ -177,7 +159,6 @@ def train(recipe: Recipe, resume: str | None, progress: bool, console: Console, 
     # ------------------------------------------------------------------ GAN stage (ESRGAN): D, VGG loss
     disc = optimizer_d = net_d = perceptual = None
     if recipe.discriminator is not None:
-        check_patch_size(recipe.discriminator.arch, patch)
         disc = build_discriminator(recipe.discriminator.arch, in_nc=arch["out_nc"], nf=recipe.discriminator.nf,
                                    skip_connection=recipe.discriminator.skip_connection)
         optimizer_d = paddle.optimizer.Adam(learning_rate=recipe.train.lr, beta1=recipe.train.beta1,
@@ -192,15 +173,11 @@ def train(recipe: Recipe, resume: str | None, progress: bool, console: Console, 
     # ------------------------------------------------------------------ resume (the state was read above)
     start, best = 0, None
     if state is not None:
-        check_arch_agrees(complete_arch(state.info["arch"]), arch, f"{state.info.get('path', 'state')}")
         set_state_checked(model, state.model, "resume state")
         load_optimizer_state(optimizer, named_params, state.optimizer)
         if ema_model is not None:
             set_state_checked(ema_model, state.ema or state.model, "resume state (EMA)")
         if disc is not None:
-            if state.disc is None:
-                raise UserError(f"{state.info['path']} is a PSNR-stage state without a discriminator: start the GAN "
-                                "stage from its weights with model.init_from instead of --resume")
             set_state_checked(disc, state.disc, "resume state (discriminator)")
             load_optimizer_state(optimizer_d, dict(disc.named_parameters()), state.optimizer_d or {})
         if scaler is not None and state.info.get("scaler"):
@@ -342,7 +319,7 @@ def train(recipe: Recipe, resume: str | None, progress: bool, console: Console, 
     if runlog is not None:
         runlog.close()
     bicubic_psnr = mean_score(b[0] for b in baselines) if baselines else None
-    return FitResult(run_dir, max(start, iters), best, bicubic_psnr, last_val, skipped)
+    return FitResult(run_dir, max(start, iters), best, bicubic_psnr, last_val, plan.skipped)
 
 
 # ============================================================================ helpers of the loop
@@ -361,6 +338,75 @@ class TrainingForward(paddle.nn.Layer):
 
     def forward(self, lq):
         return self.model(lq)
+
+
+@dataclass
+class RunPlan:
+    """What a run will do, decided and checked before anything is built, read in full or written
+    (`sr-train fit --dry-run` prints it and stops)."""
+
+    run_dir: Path
+    state: TrainState | None  # the state to continue, or None (a new run)
+    skipped: list[str]  # damaged states passed over by --resume auto
+    scale: int
+    arch: dict  # the generator's complete architecture
+    parameters: int  # the generator's
+    patch: int  # HR patch size
+    crop: int  # validation crop border
+    train_pairs: list  # HR only when `pipeline` makes the LRs
+    val_pairs: list
+    pipeline: Pipeline | None  # data.degrade: the training LRs are made from HR patches on the fly
+    init_state: dict | None  # model.init_from's weights, already read and checked against `arch`
+
+    @property
+    def start(self) -> int:
+        return self.state.iteration if self.state is not None else 0
+
+
+def plan_run(recipe: Recipe, resume: str | None, console: Console, say=None) -> RunPlan:
+    """Check everything a run needs before it starts: the state to continue (--resume), the data
+    (pairs and their sizes, from the files' headers), the model's shape against the data, the
+    weights to start from, and what the GAN stage needs. Reads files, writes nothing; UserError
+    (one line) on the first problem. `say` gets notes (damaged states passed over)."""
+    say = say or (lambda message: None)
+    run_dir = Path(recipe.run_dir)
+    state, skipped = pick_state(resume, run_dir)
+    for note in skipped:
+        say(f"resume: skipped {note}")
+    if state is None and skipped:
+        raise UserError(f"{run_dir}: no readable training state ({len(skipped)} damaged, listed above): "
+                        "resume from a copy with --resume PATH, or train into another run_dir")
+    splits = resolve_splits(recipe)
+    scale = splits.scale
+    arch = recipe.model_arch(scale)
+    if arch["scale"] != scale:
+        raise UserError(f"{recipe.source}: model.scale {arch['scale']} differs from the data's scale {scale}: "
+                        "remove model.scale or use a dataset of that scale")
+    patch = recipe.train.patch_size
+    if patch % scale:
+        raise UserError(f"{recipe.source}: train.patch_size {patch} is not a multiple of the scale {scale}: "
+                        f"use e.g. {patch - patch % scale or scale}")
+    pipeline = recipe.degrade_pipeline()  # data.degrade: training LRs made on the fly from HR patches
+    train_pairs = find_pairs(splits.train, scale, min_hr=patch, console=console, hr_only=pipeline is not None)
+    val_pairs = find_pairs(splits.val, scale, console=console)
+    crop = recipe.val.crop_border if recipe.val.crop_border is not None else scale
+    check_val_sizes(val_pairs, crop, recipe.source)
+    init_state = None
+    if recipe.model.init_from:
+        file_arch, init_state = read_weights(recipe.model.init_from)
+        if file_arch is not None:
+            check_arch_agrees(complete_arch(file_arch), arch, recipe.model.init_from)
+    if recipe.discriminator is not None:
+        check_patch_size(recipe.discriminator.arch, patch)
+    if recipe.loss.perceptual is not None:
+        check_weights_setting(recipe.loss.perceptual.weights)
+    if state is not None:
+        check_arch_agrees(complete_arch(state.info["arch"]), arch, f"{state.info.get('path', 'state')}")
+        if recipe.discriminator is not None and state.disc is None:
+            raise UserError(f"{state.info['path']} is a PSNR-stage state without a discriminator: start the GAN "
+                            "stage from its weights with model.init_from instead of --resume")
+    return RunPlan(run_dir, state, skipped, scale, arch, count_parameters(arch), patch, crop, train_pairs, val_pairs,
+                   pipeline, init_state)
 
 
 def agreed_stop(request: StopRequest, world: int) -> int | None:

@@ -718,3 +718,23 @@ def test_a_dataset_from_a_future_srkit_is_refused_by_every_reader(tmp_path, raw,
         assert "written by a newer srkit (9.0.0, dataset format 2" in line and "upgrade srkit" in line
 
 
+# ============================================================================ dry run
+
+def test_dry_run_prints_the_plan_and_writes_nothing(pairs_dir, tmp_path, capsys):
+    recipe = _recipe_file(tmp_path / "r.yaml", pairs_dir, tmp_path / "run", train__iters=300,
+                          checkpoint__interval=100)
+    before = tree(tmp_path)
+    assert sr_train_main(["fit", str(recipe), "--dry-run"]) == 0
+    plan = " ".join(capsys.readouterr().out.split())
+    assert tree(tmp_path) == before and not (tmp_path / "run").exists()
+    for fact in ("compact (in_nc 3, out_nc 3, nf 8, nc 1, scale 2", "4 train pairs", "2 val pairs",
+                 "iterations 1..300 (300 to run) of batch 2 x 32 px", "a new run", f"{tmp_path / 'run'}/best",
+                 "3 x", "nothing was trained or written"):
+        assert fact in plan, fact
+    parameters = int(plan.split(" parameters")[0].rsplit(" ", 1)[1].replace(",", ""))
+    assert parameters == sum(v.size for v in model_state(make_model({**COMPACT_ARCH, "nf": 8, "nc": 1,
+                                                                      "scale": 2, "skip": "bicubic"})).values())
+    assert sr_train_main(["fit", str(recipe), "--set", "train.patch_size=256", "--dry-run"]) == 2
+    assert "smaller than train.patch_size 256" in one_error_line(capsys.readouterr().err, "sr-train")
+
+

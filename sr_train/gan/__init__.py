@@ -11,7 +11,7 @@ from sr_train.gan.discriminators import (
     set_trainable,
 )
 from sr_train.gan.losses import DiscriminatorLoss, ragan_discriminator_loss, ragan_generator_loss
-from sr_train.gan.perceptual import PerceptualLoss, VGGFeatures
+from sr_train.gan.perceptual import PerceptualLoss, VGGFeatures, check_weights_setting
 
 __all__ = [
     "DiscriminatorLoss",
@@ -21,6 +21,7 @@ __all__ = [
     "VGGFeatures",
     "build_discriminator",
     "check_patch_size",
+    "check_weights_setting",
     "ragan_discriminator_loss",
     "ragan_generator_loss",
     "set_trainable",

@@ -129,16 +129,26 @@ class VGGFeatures(nn.Layer):
         return self.features((x - self.mean) / self.std)
 
 
-def read_vgg19_weights(weights: str | Path | None) -> tuple[str, dict[str, np.ndarray]]:
-    """(where they came from, name → array) for `weights` = "imagenet" or a local file path."""
+def check_weights_setting(weights: str | Path | None) -> None:
+    """UserError unless `weights` names VGG19 weights that can be had: "imagenet" (downloaded at
+    first use), an existing file, or the tests' random network. Reads and downloads nothing, so a
+    run (or `sr-train fit --dry-run`) can check it before it starts."""
     if weights is None or (isinstance(weights, str) and not weights.strip()):
         raise UserError(f"{WEIGHTS_KEY} is not set: the perceptual loss needs ImageNet VGG19 weights; {HOW_TO_PROVIDE}")
+    if isinstance(weights, str) and weights in (IMAGENET, RANDOM_FOR_TESTS):
+        return
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        raise UserError(f"{WEIGHTS_KEY}: {path} does not exist; {HOW_TO_PROVIDE}")
+
+
+def read_vgg19_weights(weights: str | Path | None) -> tuple[str, dict[str, np.ndarray]]:
+    """(where they came from, name → array) for `weights` = "imagenet" or a local file path."""
+    check_weights_setting(weights)
     if isinstance(weights, str) and weights == IMAGENET:
         path = _download_imagenet_vgg19()
     else:
         path = Path(weights).expanduser()
-        if not path.is_file():
-            raise UserError(f"{WEIGHTS_KEY}: {path} does not exist; {HOW_TO_PROVIDE}")
     return str(path), _read_arrays(path)
 
 

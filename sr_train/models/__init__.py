@@ -16,8 +16,8 @@ from sr_train.models.compact import Compact
 from sr_train.models.rrdbnet import RRDBNet
 from srdata.errors import UserError
 
-__all__ = ["RRDBNet", "Compact", "build_model", "init_weights", "infer_arch", "to_srkit_names", "to_basicsr_names",
-           "ARCHS"]
+__all__ = ["RRDBNet", "Compact", "build_model", "count_parameters", "init_weights", "infer_arch", "to_srkit_names",
+           "to_basicsr_names", "ARCHS"]
 
 ARCHS = ("rrdbnet", "compact")
 
@@ -56,6 +56,14 @@ def build_model(arch: dict) -> paddle.nn.Layer:
         return arch_class(full["arch"])(**kwargs)
     except ValueError as exc:
         raise UserError(f"model: {exc}") from None
+
+
+def count_parameters(arch: dict) -> int:
+    """The number of parameters of the network `arch` describes, counted without allocating them
+    (paddle.LazyGuard: only shapes are made), so any size can be described cheaply."""
+    with paddle.LazyGuard():
+        model = build_model(arch)
+    return sum(int(np.prod(param.shape)) for param in model.parameters())
 
 
 def init_weights(model: paddle.nn.Layer, seed: int) -> None:
