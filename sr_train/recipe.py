@@ -223,6 +223,10 @@ def recipe_from_dict(raw: dict, source: str = "<recipe>", overrides: list[str] =
 
 # --------------------------------------------------------------------------- checks
 
+# Sanity bounds: far above any real model or machine, low enough that building or starting it cannot hang.
+MODEL_SIZES = {"nf": 4096, "gc": 4096, "nb": 1024, "nc": 1024}
+MAX_PROCESSES = 256
+
 def check_recipe(recipe: Recipe) -> None:
     """Value checks that types cannot express (positive sizes, known names, data given once)."""
     src = recipe.source
@@ -241,6 +245,18 @@ def check_recipe(recipe: Recipe) -> None:
             raise UserError(f"{src}: {key} must be >= 0, got {value}")
     if recipe.train.ema >= 1:
         raise UserError(f"{src}: train.ema is a decay in [0, 1) (e.g. 0.999), got {recipe.train.ema}")
+    if not 0 <= recipe.seed < 2**63:
+        raise UserError(f"{src}: seed must be an integer from 0 to 2**63 - 1, got {recipe.seed}")
+    if recipe.val.crop_border is not None and recipe.val.crop_border < 0:
+        raise UserError(f"{src}: val.crop_border must be >= 0, got {recipe.val.crop_border}")
+    for key, value in {"train.threads": recipe.train.threads, "train.processes": recipe.train.processes,
+                       "data.workers": recipe.data.workers}.items():
+        if value > MAX_PROCESSES:
+            raise UserError(f"{src}: {key} {value} is more than {MAX_PROCESSES}: use at most the machine's cores")
+    for name, most in MODEL_SIZES.items():
+        value = getattr(recipe.model, name)
+        if value is not None and not 1 <= value <= most:
+            raise UserError(f"{src}: model.{name} must be from 1 to {most}, got {value}")
     recipe.arch_settings()
     if recipe.train.amp_dtype not in ("float16", "bfloat16"):
         raise UserError(f"{src}: train.amp_dtype: unknown type {recipe.train.amp_dtype!r}: use float16 or bfloat16")

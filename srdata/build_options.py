@@ -22,6 +22,10 @@ from srdata.split import check_amounts
 GROUP_BY = ("video", "scene", "image")
 
 
+# Largest --blur sigma: its kernel is already 601 px wide, and any image is a flat colour long before.
+MAX_BLUR = 100.0
+
+
 @dataclass
 class BuildOptions:
     """One field per `srdata build` option (same names, underscores for dashes)."""
@@ -64,14 +68,17 @@ class BuildOptions:
             raise UserError(f"--out {self.out} is --src; write the dataset to another folder")
         if not 2 <= self.scale <= 8:
             raise UserError(f"--scale {self.scale}: must be between 2 and 8")
-        if not (math.isfinite(self.blur) and self.blur >= 0):
-            raise UserError(f"--blur {self.blur}: sigma must be 0 (no blur) or more")
+        if not (math.isfinite(self.blur) and 0 <= self.blur <= MAX_BLUR):
+            raise UserError(f"--blur {self.blur}: sigma must be from 0 (no blur) to {MAX_BLUR} px")
         _check_choice("--down", self.down)
         _check_choice("--hr-resize", self.hr_resize)
         if self.hr_size is not None and self.hr_max_side is not None:
             raise UserError("--hr-size and --hr-max-side both given; use one of them")
         if self.hr_size is not None and (len(self.hr_size) != 2 or min(self.hr_size) < 1):
             raise UserError(f"--hr-size {self.hr_size}: width and height must be 1 or more")
+        if self.hr_size is not None and self.hr_size[0] * self.hr_size[1] > self.max_pixels:
+            raise UserError(f"--hr-size {self.hr_size[0]}x{self.hr_size[1]}: more pixels than --max-pixels "
+                            f"{self.max_pixels}; choose a smaller size")
         if self.hr_max_side is not None and self.hr_max_side < 1:
             raise UserError(f"--hr-max-side {self.hr_max_side}: must be 1 or more")
         if self.noise is not None:

@@ -34,6 +34,8 @@ def parse_amount(text: str, option: str) -> float | int:
 def check_amount(value: float | int, option: str) -> None:
     if not value >= 0 or value != value:
         raise UserError(f"{option} {value}: must be 0 or more (a fraction below 1 or a count)")
+    if value == float("inf"):
+        raise UserError(f"{option} {value}: give a fraction below 1 (0.05) or a count (20)")
     if value >= 1 and value != int(value):
         raise UserError(f"{option} {value}: a count must be a whole number (or use a fraction below 1)")
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from pathlib import Path
@@ -150,14 +151,19 @@ def _try_scalar(member, value, source, key) -> tuple[bool, Any]:
             return True, int(value)
         return False, None
     if member is float:
+        number = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return True, float(value)
-        if isinstance(value, str):  # YAML 1.1 reads `1e-7` (no dot) as a string
+            number = float(value) if abs(value) < 1e308 or isinstance(value, float) else math.inf
+        elif isinstance(value, str):  # YAML 1.1 reads `1e-7` (no dot) as a string
             try:
-                return True, float(value)
+                number = float(value)
             except ValueError:
                 return False, None
-        return False, None
+        if number is None:
+            return False, None
+        if not math.isfinite(number):
+            raise UserError(f"{source}: {key} must be a finite number, got {value!r}: fix the value")
+        return True, number
     if member is str:
         return (True, value) if isinstance(value, str) else (False, None)
     return False, None

@@ -9,31 +9,40 @@ would; a few drive the CLI in-process (`main([...])`) where no process boundary 
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import errno
+import io
 import json
 import os
 import shutil
 import signal
 import stat
 import sys
+import typing
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+import typer
 import yaml
-from hypothesis import settings
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 from helpers import (COMPACT_ARCH, alive, blob_image, children_of, file_size_limit, holding_lock, make_model,
                      make_raw, one_error_line, options, permissions_enforced, run_tool, start_tool, tiny_recipe,
                      tree, wait_for, write_image)
 from sr_train.checkpoint import list_states
+from sr_train.cli import app as sr_train_app
 from sr_train.cli import main as sr_train_main
+from sr_train.recipe import Recipe
 from sr_train.weights.load import model_state
 from sr_train.weights.srkit import save_weights
 from srdata import atomic
 from srdata.atomic import AppendFile, is_temp_name, write_bytes
 from srdata.build import build_dataset
+from srdata.cli import app as srdata_app
 from srdata.cli import main as srdata_main
 from srdata.errors import UserError, WriteError
 from srdata.folderlock import LOCK_NAME, hold_folder
@@ -738,3 +747,247 @@ def test_dry_run_prints_the_plan_and_writes_nothing(pairs_dir, tmp_path, capsys)
     assert "smaller than train.patch_size 256" in one_error_line(capsys.readouterr().err, "sr-train")
 
 
+# ============================================================================ random recipes and options
+
+def _schema(cls, prefix: str = "") -> dict[str, object]:
+    """Every dotted key of a recipe (sr_train.recipe.Recipe and its nested sections) -> its type hint."""
+    keys = {}
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.metadata.get("internal"):
+            continue
+        keys[prefix + f.name] = hints[f.name]
+        for member in typing.get_args(hints[f.name]) or (hints[f.name],):
+            if dataclasses.is_dataclass(member):
+                keys.update(_schema(member, f"{prefix}{f.name}."))
+    return keys
+
+
+RECIPE_SCHEMA = _schema(Recipe)
+RECIPE_KEYS = list(RECIPE_SCHEMA)
+
+
+def _plausible(hint) -> st.SearchStrategy:
+    """Values of the hint's type, mostly in the range real recipes use (so dry runs get past the checks)."""
+    members = [m for m in (typing.get_args(hint) or (hint,)) if m is not type(None)]
+    options = []
+    for member in members:
+        if member is bool:
+            options.append(st.booleans())
+        elif member is int:
+            options.append(st.integers(0, 64))
+        elif member is float:
+            options.append(st.floats(0, 1))
+        elif member is str:
+            options.append(st.sampled_from(["compact", "l1", "mse", "constant", "multistep", "nearest", "prelu",
+                                            "unet", "vgg128", "conv5_4", "random-for-tests", "cosine_restart"]))
+        elif typing.get_origin(member) is list:
+            options.append(st.lists(st.integers(0, 50), max_size=3))
+    return st.one_of(*options) if options else st.none()
+
+
+SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.integers(-3, 300), st.floats(),
+                    st.floats(-1e3, 1e3), st.text(max_size=8),
+                    st.sampled_from(["l1", "mse", "compact", "rrdbnet", "constant", "multistep", "unet", "vgg128",
+                                     "nearest", "imagenet", "auto", ".", "/", "..", "~"]))
+def _containers(inner: st.SearchStrategy) -> st.SearchStrategy:
+    return st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=6), inner, max_size=3))
+
+
+VALUES = st.recursive(SCALARS, _containers, max_leaves=6)
+KEYS = st.one_of(st.sampled_from(RECIPE_KEYS), st.text(max_size=10),
+                 st.builds(lambda a, b: f"{a}.{b}", st.sampled_from(RECIPE_KEYS), st.text(max_size=6)))
+FUZZ = settings(max_examples=40, deadline=None, derandomize=True, database=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+
+def _yaml_value(value) -> str:
+    return yaml.safe_dump(value, default_flow_style=True, width=1 << 30).removesuffix("\n...\n").strip()
+
+
+def _run_main(main, argv: list[str]) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(argv)
+    return code, out.getvalue(), err.getvalue()
+
+
+def _assert_success_or_one_line_exit_2(prog: str, argv: list, code: int, err: str, documented_exit_1=None) -> None:
+    """The property: exit 0; or exit 2 with exactly one `PROG: error:` line; or a documented exit 1
+    (`documented_exit_1(err)` says whether the message is the documented one). Never a traceback."""
+    assert "Traceback" not in err, (argv, err)
+    event(f"exit {code}")  # `pytest --hypothesis-show-statistics` shows how many runs got past the checks
+    if code == 0:
+        return
+    if code == 1 and documented_exit_1 is not None and documented_exit_1(err):
+        return
+    assert code == 2, (argv, code, err)
+    one_error_line(err, prog)
+
+
+OVERRIDES = st.one_of(
+    st.tuples(KEYS, st.one_of(VALUES.map(_yaml_value), st.text(max_size=12))),
+    st.sampled_from(RECIPE_KEYS).flatmap(lambda key: st.tuples(st.just(key),
+                                                               _plausible(RECIPE_SCHEMA[key]).map(_yaml_value))))
+
+
+@FUZZ
+@given(overrides=st.lists(OVERRIDES, max_size=3),
+       resume=st.one_of(st.none(), st.just("auto"), st.text(max_size=8)))
+def test_fit_dry_run_with_random_overrides_succeeds_or_fails_in_one_line(pairs_dir, tmp_path, overrides, resume):
+    recipe = _recipe_file(tmp_path / "r.yaml", pairs_dir, tmp_path / "run")
+    argv = ["fit", str(recipe), *[arg for key, value in overrides for arg in ("--set", f"{key}={value}")],
+            *(["--resume", resume] if resume is not None else []), "--dry-run"]
+    code, out, err = _run_main(sr_train_main, argv)
+    _assert_success_or_one_line_exit_2("sr-train", argv, code, err)
+    assert code != 0 or out.endswith("dry run: nothing was trained or written\n")
+    assert not (tmp_path / "run").exists()
+
+
+@FUZZ
+@given(raw=st.dictionaries(
+    st.one_of(st.sampled_from([k for k in RECIPE_KEYS if "." not in k]), st.text(max_size=8), st.integers()),
+    st.one_of(VALUES, st.dictionaries(st.sampled_from([k.rsplit(".", 1)[-1] for k in RECIPE_KEYS]), VALUES, max_size=4)),
+    max_size=6))
+def test_fit_dry_run_of_a_random_recipe_file_succeeds_or_fails_in_one_line(pairs_dir, tmp_path, raw):
+    recipe = tmp_path / "random.yaml"
+    base = tiny_recipe(pairs_dir, tmp_path / "run")
+    recipe.write_text(yaml.safe_dump({**base, **raw}))
+    code, out, err = _run_main(sr_train_main, ["fit", str(recipe), "--dry-run"])
+    _assert_success_or_one_line_exit_2("sr-train", raw, code, err)
+    assert not (tmp_path / "run").exists()
+
+
+PATH_OPTIONS = {"--src", "--out", "--hr", "--lr", "--json", "--sheet", "--save-images", "--weights"}
+CHOICES = ["bicubic", "area", "nearest", "lanczos", "matlab", "bilinear", "0.1", "0", "1", "2", "1:3", "3:1",
+           "64x48", "0x9", "paddle", "onnx", "model", "val", "test", "train", "nan", "inf", "-1", "1e309", ""]
+
+
+def _option_values(param) -> st.SearchStrategy:
+    """Values for an option: mostly plausible ones of its type (so that runs get past parsing and do
+    work), edge values, anything of its type, and text of any kind."""
+    kind = param.bare_type()
+    if kind == "int":
+        typed = st.one_of(st.integers(-3, 40), st.sampled_from([0, 1, 2, 3, 4, 8, 64, 10**6, 2**31, 2**63, -1]),
+                          st.integers())
+    elif kind == "float":
+        typed = st.one_of(st.floats(-5, 50), st.sampled_from([0.0, 0.5, 1e-9, 1e6, 1e308, float("nan"),
+                                                               float("inf"), float("-inf")]), st.floats())
+    else:
+        typed = st.sampled_from(CHOICES)
+    return st.one_of(typed.map(str), typed.map(str), st.text(max_size=10))
+
+
+def _random_options(app, command: str, fixed: set[str]) -> st.SearchStrategy:
+    """Lists of argv pieces: some of `command`'s options (not those in `fixed` nor paths) with random values."""
+    params = [p for p in typer.main.get_command(app).commands[command].params
+              if p.param_type_name == "option" and not set(p.opts) & (fixed | PATH_OPTIONS)]
+    pieces = []
+    for p in params:
+        if p.is_flag:
+            pieces.append(st.sampled_from([[name] for name in p.opts + p.secondary_opts]))
+        else:
+            pieces.append(_option_values(p).map(lambda value, name=p.opts[0]: [name, str(value)]))
+    return st.lists(st.one_of(*pieces), max_size=4).map(lambda chosen: [arg for piece in chosen for arg in piece])
+
+
+def _paths(root: Path) -> st.SearchStrategy:
+    """Output paths a run may be given: new files or folders under `root`, an existing folder or file,
+    a path below a file."""
+    (root / "existing_dir").mkdir(exist_ok=True)
+    (root / "existing_file.txt").write_text("x")
+    names = st.text(st.characters(blacklist_characters="/\x00", blacklist_categories=("Cs",)), min_size=1,
+                    max_size=8).filter(lambda n: n not in (".", ".."))
+    return st.one_of(names.map(lambda n: str(root / "new" / n)),
+                     st.sampled_from([str(root / "existing_dir"), str(root / "existing_file.txt"),
+                                      str(root / "existing_file.txt" / "below"), str(root / "x.png"),
+                                      str(root / "x.json")]))
+
+
+@pytest.fixture(scope="module")
+def tiny_x4(tmp_path_factory) -> tuple[Path, Path]:
+    """(raw folder of 2 sources, dataset built from them at x4)."""
+    root = tmp_path_factory.mktemp("tiny_x4")
+    raw = make_raw(root / "raw", 2, size=(136, 136))
+    assert srdata_main(["build", "--src", str(raw), "--out", str(root / "ds"), "--scale", "4", "--val", "1",
+                        "--test", "0", "--workers", "1"]) == 0
+    return raw, root / "ds"
+
+
+def _fresh(tmp_path: Path) -> Path:
+    return tmp_path / f"run{len(list(tmp_path.iterdir()))}"
+
+
+@settings(FUZZ, max_examples=25)
+@given(data=st.data())
+def test_srdata_build_options_succeed_or_fail_in_one_line(tiny_x4, tmp_path, data):
+    raw, _ = tiny_x4
+    argv = ["build", "--src", str(raw), "--out", str(_fresh(tmp_path)),
+            *data.draw(_random_options(srdata_app, "build", set()))]
+    code, _, err = _run_main(srdata_main, argv)
+    _assert_success_or_one_line_exit_2("srdata", argv, code, err,
+                                       documented_exit_1=lambda e: "--strict" in argv and "--strict:" in e)
+
+
+@settings(FUZZ, max_examples=20)
+@given(data=st.data())
+def test_srdata_inspect_options_succeed_or_fail_in_one_line(tiny_x4, tmp_path, data):
+    _, ds = tiny_x4
+    paths = _paths(tmp_path)
+    argv = ["inspect", str(ds), *data.draw(_random_options(srdata_app, "inspect", set())),
+            *data.draw(st.lists(st.tuples(st.sampled_from(["--json", "--sheet", "--hr", "--lr"]), paths),
+                                max_size=2).map(lambda pairs: [a for pair in pairs for a in pair]))]
+    code, _, err = _run_main(srdata_main, argv)
+    _assert_success_or_one_line_exit_2("srdata", argv, code, err)
+
+
+@settings(FUZZ, max_examples=20)
+@given(data=st.data())
+def test_sr_train_predict_options_succeed_or_fail_in_one_line(tiny_x4, weights_file, tmp_path, data):
+    raw, _ = tiny_x4
+    small = write_image(tmp_path / "in" / "small.png", blob_image(1, 12, 10))
+    argv = ["predict", "--weights", str(weights_file), str(small), "--out", str(_fresh(tmp_path)), "--no-progress",
+            *data.draw(_random_options(sr_train_app, "predict", {"--progress"}))]
+    with _environ(SRKIT_CACHE=str(tmp_path.parent / "cache")):
+        code, _, err = _run_main(sr_train_main, argv)
+    _assert_success_or_one_line_exit_2("sr-train", argv, code, err,
+                                       documented_exit_1=lambda e: "sr-train predict: skipped" in e)
+
+
+@settings(FUZZ, max_examples=20)
+@given(data=st.data())
+def test_sr_train_eval_options_succeed_or_fail_in_one_line(tiny_x4, weights_file, tmp_path, data):
+    _, ds = tiny_x4
+    paths = _paths(tmp_path)
+    argv = ["eval", str(ds), "--weights", str(weights_file), "--split", "val", "--no-progress",
+            *data.draw(_random_options(sr_train_app, "eval", {"--progress"})),
+            *data.draw(st.lists(st.tuples(st.sampled_from(["--json", "--save-images"]), paths),
+                                max_size=2).map(lambda pairs: [a for pair in pairs for a in pair]))]
+    code, _, err = _run_main(sr_train_main, argv)
+    _assert_success_or_one_line_exit_2("sr-train", argv, code, err)
+
+
+@settings(FUZZ, max_examples=8)
+@given(data=st.data())
+def test_sr_train_export_and_convert_arguments_succeed_or_fail_in_one_line(weights_file, tmp_path, data):
+    paths = _paths(tmp_path)
+    fmt = data.draw(st.one_of(st.just("paddle"), st.text(max_size=6), st.sampled_from(CHOICES)))
+    source = data.draw(st.one_of(st.just(str(weights_file)), paths))
+    for argv in (["export", "--weights", source, "--format", fmt, "--out", data.draw(paths)],
+                 ["convert", source, data.draw(st.one_of(paths, paths.map(lambda p: p + ".safetensors")))]):
+        code, _, err = _run_main(sr_train_main, argv)
+        _assert_success_or_one_line_exit_2("sr-train", argv, code, err)
+
+
+@contextlib.contextmanager
+def _environ(**values):
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
