@@ -178,6 +178,16 @@ def test_a_second_run_on_a_busy_folder_exits_2_naming_the_holder_and_readers_nev
     assert srdata_main(["build", "--src", str(raw), "--out", str(ds), *BUILD]) == 0
 
 
+def test_srdata_frames_on_a_busy_out_exits_2_naming_the_holder(tmp_path, capsys):
+    video = Path(__file__).resolve().parents[1] / "data" / "demo" / "episode.mp4"
+    out = tmp_path / "frames"
+    with holding_lock(out, "srdata frames") as holder:
+        assert srdata_main(["frames", str(video), "--out", str(out)]) == 2
+    assert f"--out {out} is in use by srdata frames (pid {holder.pid}," in one_error_line(capsys.readouterr().err,
+                                                                                         "srdata")
+    assert not out.exists()  # the holder made it and removed it empty; the refused run wrote nothing
+
+
 def test_kill_9_never_leaves_a_stale_lock(tmp_path, raw):
     out = tmp_path / "ds"
     with holding_lock(out) as holder:
