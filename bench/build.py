@@ -110,7 +110,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="srdata-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        files = [rel for rel, _, _ in scan_sources(args.src, tmp / "none")]
+        files = [rel for rel, _, _ in scan_sources(args.src, tmp / "none")[0]]
         n = len(files)
 
         def opts(workers: int, out: str) -> BuildOptions:

@@ -167,7 +167,7 @@ def main() -> int:
                     "cluster 1": one.executor, "cluster 2": two.executor, "cluster 2, Dask defaults": plain.executor}
             for name in list(runs)[1:]:  # start pools, import srdata in workers
                 timed_build(opts("warmup"), runs[name], clusters)
-            found = scan_sources(args.src, tmp / "none")
+            found, _ = scan_sources(args.src, tmp / "none")
             sources = len(found)
             times: dict[str, list[tuple[float, float]]] = {name: [] for name in runs}
             for _ in range(args.repeat):  # interleaved, so load from other users hits all alike
