@@ -1,8 +1,8 @@
 """`sr-train fit`: the training loop (PSNR stage, and the GAN stage when the recipe has a
 discriminator), top to bottom in one function (`train`; `fit` holds the run folder's lock around it).
 
-Reading order: processes and threads -> the plan (state to continue, data, shapes: `plan_run`, which
-`--dry-run` prints) -> data -> model, optimiser, EMA -> GAN parts -> resume -> the loop (learning
+Reading order: processes and threads -> the plan (state to continue, data, shapes: sr_train.plan,
+which `--dry-run` prints) -> data -> model, optimiser, EMA -> GAN parts -> resume -> the loop (learning
 rate, batch, pixel/perceptual/GAN losses, G step, D step, EMA, logging, validation, checkpoints, a
 stop asked by SIGINT/SIGTERM) -> the end.
 Helpers used by the loop follow it in this file.
@@ -24,31 +24,32 @@ from pathlib import Path
 
 import paddle
 import paddle.nn.functional as F
+import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from sr_train.cache import default_cache_dir
-from sr_train.checkpoint import (TrainState, list_states, load_optimizer_state, optimizer_state, pick_state, prune_states,
+from sr_train.checkpoint import (TrainState, list_states, load_optimizer_state, optimizer_state, prune_states,
                                  remove_temp_files, save_state, state_path, weights_path)
-from sr_train.data import (ImageStore, TrainBatches, check_val_sizes, data_order, find_pairs, resolve_splits,
-                           train_loader, warn_if_data_changed)
+from sr_train.collective import agreed_stop, barrier, mean_over_processes
+from sr_train.data import ImageStore, TrainBatches, data_order, train_loader, warn_if_data_changed
 from sr_train.evaluate import mean_of, score_model
-from sr_train.gan import (PerceptualLoss, VGGFeatures, build_discriminator, check_patch_size, check_weights_setting,
-                          ragan_discriminator_loss, ragan_generator_loss, set_trainable)
-from sr_train.models import build_model, complete_arch, count_parameters, init_weights
+from sr_train.gan import (PerceptualLoss, VGGFeatures, build_discriminator, ragan_discriminator_loss,
+                          ragan_generator_loss, set_trainable)
+from sr_train.models import build_model, init_weights
+from sr_train.plan import plan_run
 from sr_train.provenance import TRAINING_KEY, training_record
 from sr_train.recipe import Recipe
 from sr_train.runlog import RECIPE_COPY, RunLog
 from sr_train.schedule import learning_rate
-from sr_train.weights.load import check_arch_agrees, model_state, read_weights, set_state_checked
+from sr_train.weights.load import model_state, set_state_checked
 from sr_train.weights.srkit import save_weights
 from srdata.atomic import write_bytes
 from srdata.cliutil import default_workers
-from srdata.degradations.pipeline import Pipeline
 from srdata.errors import UserError
 from srdata.folderlock import hold_folder
-from srdata.stopping import Stopped, StopRequest, deferred_stop
 from srdata.metrics import mean_score
+from srdata.stopping import Stopped, deferred_stop
 
 # Paddle CPU threads when the recipe says 0. Measured on this 2-core machine, one training step of
 # the quickstart's Compact (batch 16 x 128 px), interleaved runs, median of 4 x 5 steps: 1 thread
@@ -340,85 +341,6 @@ class TrainingForward(paddle.nn.Layer):
         return self.model(lq)
 
 
-@dataclass
-class RunPlan:
-    """What a run will do, decided and checked before anything is built, read in full or written
-    (`sr-train fit --dry-run` prints it and stops)."""
-
-    run_dir: Path
-    state: TrainState | None  # the state to continue, or None (a new run)
-    skipped: list[str]  # damaged states passed over by --resume auto
-    scale: int
-    arch: dict  # the generator's complete architecture
-    parameters: int  # the generator's
-    patch: int  # HR patch size
-    crop: int  # validation crop border
-    train_pairs: list  # HR only when `pipeline` makes the LRs
-    val_pairs: list
-    pipeline: Pipeline | None  # data.degrade: the training LRs are made from HR patches on the fly
-    init_state: dict | None  # model.init_from's weights, already read and checked against `arch`
-
-    @property
-    def start(self) -> int:
-        return self.state.iteration if self.state is not None else 0
-
-
-def plan_run(recipe: Recipe, resume: str | None, console: Console, say=None) -> RunPlan:
-    """Check everything a run needs before it starts: the state to continue (--resume), the data
-    (pairs and their sizes, from the files' headers), the model's shape against the data, the
-    weights to start from, and what the GAN stage needs. Reads files, writes nothing; UserError
-    (one line) on the first problem. `say` gets notes (damaged states passed over)."""
-    say = say or (lambda message: None)
-    run_dir = Path(recipe.run_dir)
-    state, skipped = pick_state(resume, run_dir)
-    for note in skipped:
-        say(f"resume: skipped {note}")
-    if state is None and skipped:
-        raise UserError(f"{run_dir}: no readable training state ({len(skipped)} damaged, listed above): "
-                        "resume from a copy with --resume PATH, or train into another run_dir")
-    splits = resolve_splits(recipe)
-    scale = splits.scale
-    arch = recipe.model_arch(scale)
-    if arch["scale"] != scale:
-        raise UserError(f"{recipe.source}: model.scale {arch['scale']} differs from the data's scale {scale}: "
-                        "remove model.scale or use a dataset of that scale")
-    patch = recipe.train.patch_size
-    if patch % scale:
-        raise UserError(f"{recipe.source}: train.patch_size {patch} is not a multiple of the scale {scale}: "
-                        f"use e.g. {patch - patch % scale or scale}")
-    pipeline = recipe.degrade_pipeline()  # data.degrade: training LRs made on the fly from HR patches
-    train_pairs = find_pairs(splits.train, scale, min_hr=patch, console=console, hr_only=pipeline is not None)
-    val_pairs = find_pairs(splits.val, scale, console=console)
-    crop = recipe.val.crop_border if recipe.val.crop_border is not None else scale
-    check_val_sizes(val_pairs, crop, recipe.source)
-    init_state = None
-    if recipe.model.init_from:
-        file_arch, init_state = read_weights(recipe.model.init_from)
-        if file_arch is not None:
-            check_arch_agrees(complete_arch(file_arch), arch, recipe.model.init_from)
-    if recipe.discriminator is not None:
-        check_patch_size(recipe.discriminator.arch, patch)
-    if recipe.loss.perceptual is not None:
-        check_weights_setting(recipe.loss.perceptual.weights)
-    if state is not None:
-        check_arch_agrees(complete_arch(state.info["arch"]), arch, f"{state.info.get('path', 'state')}")
-        if recipe.discriminator is not None and state.disc is None:
-            raise UserError(f"{state.info['path']} is a PSNR-stage state without a discriminator: start the GAN "
-                            "stage from its weights with model.init_from instead of --resume")
-    return RunPlan(run_dir, state, skipped, scale, arch, count_parameters(arch), patch, crop, train_pairs, val_pairs,
-                   pipeline, init_state)
-
-
-def agreed_stop(request: StopRequest, world: int) -> int | None:
-    """The signal that makes this step the last one, the same in every data-parallel process (each may
-    have got it at a different step, or not at all); None: carry on."""
-    if world == 1:
-        return request.signum
-    flag = paddle.to_tensor([request.signum or 0], dtype="int64")
-    paddle.distributed.all_reduce(flag, op=paddle.distributed.ReduceOp.MAX)
-    return int(flag.item()) or None
-
-
 def stop_if_not_finite(values: dict[str, float], iteration: int, run_dir: Path) -> None:
     """TrainingDiverged (before any update or write of this iteration) if a loss is NaN/Inf."""
     bad = {name: value for name, value in values.items() if not math.isfinite(value)}
@@ -459,32 +381,6 @@ def update_ema(ema_model, model, decay: float) -> None:
         param.set_value(param * decay + current[name] * (1.0 - decay))
 
 
-def mean_over_processes(loss, world: int) -> float:
-    """The loss as a float, averaged over data-parallel processes (all stop together on NaN)."""
-    if world == 1:
-        return float(loss)
-    total = loss.detach().clone()
-    paddle.distributed.all_reduce(total)
-    return float(total) / world
-
-
-def barrier(world: int, name: str) -> None:
-    """Every process waits here until all have arrived (rank 0 validates and writes meanwhile).
-
-    It polls the launcher's key-value store rather than calling paddle.distributed.barrier: on CPU
-    that is a gloo collective with a fixed timeout of about 30 s, which a validation on large images
-    exceeds (the other ranks then died with a gloo TIMEOUT). If a process dies instead of arriving,
-    its launcher stops the others (sr_train.launch, paddle.distributed.launch).
-    """
-    if world == 1:
-        return
-    store = paddle.base.core.create_or_get_global_tcp_store()
-    key = f"srkit/barrier/{name}"
-    store.add(key, 1)
-    while store.add(key, 0) < world:
-        time.sleep(0.02)
-
-
 def save_generator(path: Path, model, ema_model, arch: dict, iteration: int, val: dict | None, recipe: Recipe) -> None:
     stage = "gan" if recipe.discriminator is not None else "psnr"
     meta = {"iteration": iteration, "val": val, "recipe": recipe.source, "stage": stage,
@@ -501,8 +397,6 @@ def scaler_state(scaler) -> dict | None:
 
 
 def write_recipe_copy(run_dir: Path, recipe: Recipe) -> None:
-    import yaml
-
     write_bytes(run_dir / RECIPE_COPY, yaml.safe_dump(recipe.to_dict(), sort_keys=False).encode())
 
 

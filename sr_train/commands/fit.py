@@ -23,8 +23,9 @@ def fit_command(
                                                           "train nothing, write nothing."),
 ) -> int:
     """Train a super-resolution model (PSNR stage: L1 or MSE pixel loss) as the recipe says."""
-    from sr_train.fit import FitStopped, plan_run  # Paddle is imported when a command runs, not for --help
+    from sr_train.fit import FitStopped  # Paddle is imported when a command runs, not for --help
     from sr_train.launch import run_fit
+    from sr_train.plan import plan_run
     from sr_train.recipe import load_recipe
 
     loaded = load_recipe(recipe, set_ or [])
