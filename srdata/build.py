@@ -9,7 +9,7 @@ earlier run was killed half way. It gets there like this:
 2. Read and decode every other source in parallel (hash, pHash, size). Since it is decoded
    anyway, its HR and LR are made there and then and parked in `DS/.staging/KEY.png`,
    named by their output key, so no source is ever decoded twice.
-3. Reject, deduplicate, name and split (cheap, in the main process).
+3. Reject, deduplicate, name and split (cheap, in the main process: srdata.build_plan).
 4. Every output file carries its output key (a hash of the source content and of every
    setting that affects that file) in a PNG tEXt chunk. A wanted file already on disk with the
    right key is kept or moved (a changed --val only renames files); only missing ones are
@@ -37,10 +37,10 @@ from PIL import Image
 
 import srdata
 from srdata.atomic import is_temp_name, write_bytes, write_json, write_jsonl
-from srdata.cliutil import default_workers, progress_bar
 from srdata.build_options import BuildOptions
-from srdata.dedup import find_groups, hex_to_u64, phash_hex, phash_u64
-from srdata.degradations.pipeline import Record
+from srdata.build_plan import Plan, Probe, make_plan, output_keys, plan_geometry, rejection
+from srdata.cliutil import default_workers, progress_bar
+from srdata.dedup import hex_to_u64, phash_hex, phash_u64
 from srdata.errors import UserError
 from srdata.executor import Executor, LocalExecutor, SharedFile
 from srdata.imageio import (
@@ -48,7 +48,6 @@ from srdata.imageio import (
     TOO_MANY_PIXELS,
     TREE_PROBLEMS,
     RejectedImage,
-    check_pixels,
     decode_opened,
     encode_png,
     open_header,
@@ -59,15 +58,10 @@ from srdata.imageio import (
 )
 from srdata.jsonio import read_jsonl
 from srdata.layout import (DATASET, DATASET_FORMAT, DATASET_FORMAT_VERSION, DUPLICATES, MANIFEST, METADATA_FILES,
-                           REJECTED, SPLITS, STAGING, FrameOrigin, check_dataset_format, flat_name,
-                           is_split_folder, lr_dir, output_paths, read_frame_origins)
+                           REJECTED, SPLITS, STAGING, check_dataset_format, is_split_folder, lr_dir,
+                           read_frame_origins)
 from srdata.resize import resize
-from srdata.split import assign_splits
-LR_MIN_SIDE = 32
-# Bump when the bytes made for unchanged settings change, so old outputs are remade.
-# 2: PNGs encoded with the fast filter (imageio.encode_png fast=True); whole 8-bit RGB PNG sources
-# reused as HR (imageio.png_as_output).
-OUTPUT_KEY_VERSION = 2
+
 # Rejections that depend on options (recomputed every run from the cached size).
 _OPTION_DEPENDENT = ("too small", TOO_MANY_PIXELS)
 UNREADABLE = "unreadable"
@@ -75,78 +69,6 @@ CHANGED = "changed while read"
 # Rejections never taken from the previous run's record: the file is looked at again (its
 # permissions, a link's target or a file being written may have changed without its size or mtime).
 _NOT_CACHED = (UNREADABLE, CHANGED, *TREE_PROBLEMS)
-
-
-# ---------------------------------------------------------------------------------------------
-# What one source is (cached in the manifests) and what it becomes
-
-
-@dataclass
-class Probe:
-    """Facts about one source file that do not depend on the options."""
-
-    source: str
-    bytes: int
-    mtime_ns: int
-    sha256: str | None = None
-    size: tuple[int, int] | None = None  # after EXIF orientation; header size if not decoded
-    phash: int | None = None
-    error: str | None = None  # a rejection no option can change (corrupt, not an image, ...)
-
-
-@dataclass(frozen=True)
-class Geometry:
-    resized: tuple[int, int] | None  # HR resize target, None = no resize
-    hr: tuple[int, int]
-    lr: tuple[int, int]
-
-    def crop(self) -> list[int]:
-        """Kept box [left, top, right, bottom] of the (resized) source."""
-        return [0, 0, self.hr[0], self.hr[1]]
-
-
-def plan_geometry(size: tuple[int, int], opts: BuildOptions) -> Geometry:
-    width, height = size
-    target = (width, height)
-    if opts.hr_size is not None:
-        target = tuple(opts.hr_size)
-    elif opts.hr_max_side is not None and max(width, height) > opts.hr_max_side:
-        longest = max(width, height)
-        target = tuple(max(1, (2 * side * opts.hr_max_side + longest) // (2 * longest)) for side in size)
-    s = opts.scale
-    hr = (target[0] - target[0] % s, target[1] - target[1] % s)
-    resized = target if target != (width, height) else None
-    return Geometry(resized, hr, (hr[0] // s, hr[1] // s))
-
-
-def rejection(probe: Probe, opts: BuildOptions) -> str | None:
-    """Why this source is not used under these options, or None."""
-    if probe.error:
-        return probe.error
-    try:
-        check_pixels(probe.size, opts.max_pixels)
-    except RejectedImage as exc:
-        return str(exc)
-    lr = plan_geometry(probe.size, opts).lr
-    if min(lr) < LR_MIN_SIDE:
-        return f"too small (LR would be {lr[0]}x{lr[1]}; both sides must be >= {LR_MIN_SIDE} px)"
-    return None
-
-
-def _key(*parts) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
-
-
-def output_keys(probe: Probe, opts: BuildOptions, record: Record) -> tuple[str, str]:
-    """(HR key, LR key): hashes of the content and of every setting that affects each file.
-
-    `record` is the source's LR record (`opts.draw(probe.sha256)`)."""
-    geo = plan_geometry(probe.size, opts)
-    resize_filter = opts.hr_resize if geo.resized else None
-    hr_key = _key("hr", OUTPUT_KEY_VERSION, probe.sha256, geo.resized, resize_filter, geo.hr, opts.png_level)
-    # The drawn record, not the pipeline file: editing a pipeline remakes only the LRs it draws anew.
-    lr_key = _key("lr", OUTPUT_KEY_VERSION, hr_key, record.pixels_key(), opts.png_level)
-    return hr_key, lr_key
 
 
 # ---------------------------------------------------------------------------------------------
@@ -327,7 +249,7 @@ def build_dataset(opts: BuildOptions, progress: bool = True, executor: Executor 
 
         while True:
             # 3: reject, deduplicate, name, split
-            plan = _plan(sources, probes, opts, origins, unusable)
+            plan = make_plan(sources, probes, opts, origins, unusable)
 
             # 4: make what is missing (decodes only sources whose outputs are gone or outdated)
             wanted = plan.wanted_outputs(opts)
@@ -495,121 +417,7 @@ def _run_parallel(tasks, opts, staging: Path, executor: Executor, source: Shared
                             on_done=lambda n: bar.advance(task_id, n), name_of=lambda t: t.path)
 
 
-@dataclass
-class _Plan:
-    """Decisions for every source, in source order."""
-
-    accepted: list[Probe]
-    rejected: list[tuple[Probe, str]]
-    ids: dict[str, str]  # source -> id (file stem)
-    keeper: dict[str, str]  # source -> source of its group's kept image
-    split: dict[str, str]  # kept source -> split
-    split_group: dict[str, str]  # kept frame of a video -> the video or scene it goes to a split with
-    distance: dict[str, int]  # dropped source -> Hamming distance to its kept image
-    threshold: int | None
-    records: dict[str, Record]  # kept source -> its LR record (drawn once per run here)
-
-    def kept(self) -> list[Probe]:
-        return [p for p in self.accepted if self.keeper[p.source] == p.source]
-
-    def wanted_outputs(self, opts: BuildOptions) -> list[tuple[str, str, str]]:
-        """(path relative to DS, output key, source) of every output file."""
-        wanted = []
-        for probe in self.kept():
-            hr_key, lr_key = output_keys(probe, opts, self.records[probe.source])
-            hr, lr = self.output_paths(probe.source, opts.scale)
-            wanted += [(hr, hr_key, probe.source), (lr, lr_key, probe.source)]
-        return wanted
-
-    def output_paths(self, source: str, scale: int) -> tuple[str, str]:
-        return output_paths(self.split[source], self.ids[source], scale)
-
-
-def _plan(sources, probes: dict[str, Probe], opts: BuildOptions, origins: dict[str, FrameOrigin],
-          unusable=()) -> _Plan:
-    """Decide everything from the probes; `unusable` (path, reason) entries of the source tree are
-    rejected too (in path order with the rest)."""
-    accepted, rejected = [], [(Probe(rel, 0, 0, error=reason), reason) for rel, reason in unusable]
-    for rel, _, _ in sources:
-        probe = probes[rel]
-        reason = rejection(probe, opts)
-        if reason is None:
-            accepted.append(probe)
-        else:
-            rejected.append((probe, reason))
-    rejected.sort(key=lambda item: Path(item[0].source).parts)
-    keeper, distance = _deduplicate(accepted, opts)
-    ids = assign_ids([p.source for p in accepted])
-    kept = [p for p in accepted if keeper[p.source] == p.source]
-    split_group = {p.source: _split_group(origins[p.source], opts.group_by) for p in kept if p.source in origins}
-    splits = assign_splits([(split_group.get(p.source, p.sha256), p.source) for p in kept], opts.val, opts.test, opts.seed)
-    split = {p.source: s for p, s in zip(kept, splits)}
-    records = {p.source: opts.draw(p.sha256) for p in kept}
-    return _Plan(accepted, rejected, ids, keeper, split, split_group, distance,
-                 opts.dedup_threshold if opts.dedup else None, records)
-
-
-def _split_group(origin: FrameOrigin, group_by: str) -> str:
-    """The key a frame is split with: its video, or its scene (other images: their content)."""
-    return f"video:{origin.video}" if group_by == "video" else f"scene:{origin.video}#{origin.scene}"
-
-
-def _deduplicate(accepted: list[Probe], opts: BuildOptions) -> tuple[dict[str, str], dict[str, int]]:
-    """Keeper per source: per pHash group the most pixels, then the shortest path, then the first."""
-    if not opts.dedup or not accepted:
-        return {p.source: p.source for p in accepted}, {}
-    hashes = np.array([p.phash for p in accepted], dtype=np.uint64)
-    labels = find_groups(hashes, opts.dedup_threshold)
-    groups: dict[int, list[Probe]] = {}
-    for probe, label in zip(accepted, labels):
-        groups.setdefault(int(label), []).append(probe)
-    keeper, distance = {}, {}
-    for members in groups.values():
-        best = min(members, key=lambda p: (-p.size[0] * p.size[1], len(p.source), p.source))
-        for probe in members:
-            keeper[probe.source] = best.source
-            if probe is not best:
-                distance[probe.source] = bin(probe.phash ^ best.phash).count("1")
-    return keeper, distance
-
-
-# Longest id in bytes: with ".png" it must fit a file name (255 bytes on most file systems).
-MAX_ID_BYTES = 200
-
-
-def assign_ids(rels: list[str]) -> dict[str, str]:
-    """Unique ids from flattened paths; names that collide (ignoring case, as macOS and Windows
-    do) all get a suffix from their own path, so an id never depends on the order of sources.
-    A flattened name too long for a file name (deep folders, long names) is cut and given the
-    same kind of suffix."""
-    names = {rel: _fit_name(flat_name(rel), rel) for rel in rels}
-    counts = Counter(name.casefold() for name in names.values())
-    ids = {}
-    for rel in rels:
-        name = names[rel]
-        if counts[name.casefold()] > 1:
-            name = f"{name}-{_path_hash(rel)}"
-        ids[rel] = name
-    return ids
-
-
-def _path_hash(rel: str) -> str:
-    return hashlib.sha1(os.fsencode(rel)).hexdigest()[:8]  # fsencode: names that are not UTF-8 too
-
-
-def _fit_name(name: str, rel: str) -> str:
-    if len(os.fsencode(name)) <= MAX_ID_BYTES:
-        return name
-    kept, size = [], 0
-    for char in name:
-        size += len(os.fsencode(char))
-        if size > MAX_ID_BYTES - 20:
-            break
-        kept.append(char)
-    return f"{''.join(kept)}-{_path_hash(rel)}"
-
-
-def _missing_tasks(src: Path, out: Path, plan: _Plan, wanted, staging: Path, old_outputs):
+def _missing_tasks(src: Path, out: Path, plan: Plan, wanted, staging: Path, old_outputs):
     """(tasks, in_place): tasks for kept sources with an output that exists nowhere with the
     right key, and the wanted paths that already hold the right file.
 
@@ -683,7 +491,7 @@ def _discard_staging(out: Path, staging: Path, created_out: bool) -> None:
         out.rmdir()
 
 
-def _write_metadata(out: Path, plan: _Plan, opts: BuildOptions) -> BuildReport:
+def _write_metadata(out: Path, plan: Plan, opts: BuildOptions) -> BuildReport:
     """rejected.jsonl, duplicates.json, manifest.jsonl, then dataset.json, each atomically."""
     rejected = [
         {

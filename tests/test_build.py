@@ -16,7 +16,8 @@ import cv2
 import numpy as np
 import pytest
 
-from srdata.build import assign_ids, build_dataset
+from srdata.build import build_dataset
+from srdata.build_plan import assign_ids
 from srdata.cli import main
 from srdata.degradations.kernels import gaussian_ksize
 from srdata.degradations.ops import gaussian_blur
