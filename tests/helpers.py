@@ -608,6 +608,13 @@ def run_tool(name: str, *args, cwd=None, preexec_fn=None, timeout: float = 600,
                           capture_output=True, text=True, env=env, errors="backslashreplace")
 
 
+def run_python(code: str, *args, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run `code` (with `args` as sys.argv[1:]) in a fresh interpreter from the repository root, e.g. to see
+    what an import pulls in without this test process's modules; stdout and stderr as text."""
+    return subprocess.run([sys.executable, "-c", code, *map(str, args)], cwd=ROOT, env=env, timeout=timeout,
+                          capture_output=True, text=True)
+
+
 def start_tool(name: str, *args, cwd=None, new_session: bool = False, env: dict | None = None) -> subprocess.Popen:
     """Start a tool in a fresh process (stdout/stderr piped, text); `new_session` gives it its own
     process group, so a test can send the group a terminal's Ctrl-C (os.killpg)."""

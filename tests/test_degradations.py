@@ -5,10 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
-import subprocess
-import sys
 from collections import Counter
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -16,13 +13,14 @@ import pytest
 import yaml
 from scipy import special
 
+from helpers import SAMPLES, run_python
+
 from srdata.degradations.kernels import shaped_kernel, sinc_kernel
 from srdata.degradations.ops import ApplyContext, Noise, Quantize, convolve, gaussian_blur, poisson_noise
 from srdata.degradations.pipeline import (PRESETS, Record, load_pipeline, parse_pipeline, shorthand_pipeline,
                                           source_seed)
 from srdata.errors import UserError
 
-SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 
 
 @pytest.fixture(scope="module")
@@ -280,5 +278,5 @@ def test_import_makes_no_network_call():
         "print(calls)\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "NO_ALBUMENTATIONS_UPDATE"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]", out.stdout + out.stderr
+    out = run_python(code, env=env)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr

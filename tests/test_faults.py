@@ -31,7 +31,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from helpers import (COMPACT_ARCH, alive, blob_image, children_of, file_size_limit, holding_lock, make_model,
-                     make_raw, one_error_line, options, permissions_enforced, run_tool, start_tool, tiny_recipe,
+                     make_raw, one_error_line, options, permissions_enforced, run_python, run_tool, start_tool, tiny_recipe,
                      tree, wait_for, write_image)
 from sr_train.checkpoint import list_states
 from sr_train.cli import app as sr_train_app
@@ -135,7 +135,7 @@ codes = [
 ]
 sys.exit(max(codes))
 """
-    done = __import__("subprocess").run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    done = run_python(script, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     files = [p for p in work.rglob("*") if p.is_file()]
     folders = [p for p in work.rglob("*") if p.is_dir()]

@@ -4,11 +4,10 @@
 from __future__ import annotations
 
 import ast
-import subprocess
-import sys
 from pathlib import Path
 
 from conftest import ROOT
+from helpers import run_python
 
 PACKAGES = ("srdata", "sr_train")
 
@@ -107,5 +106,5 @@ def test_sr_train_help_does_not_import_paddle():
         "assert main(['export', '--help']) == 0 and main(['runs', '--help']) == 0\n"
         "sys.exit(1 if 'paddle' in sys.modules else 0)\n"
     )
-    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    run = run_python(code)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]

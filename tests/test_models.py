@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -16,7 +14,7 @@ from sr_train.models import Compact, RRDBNet, build_model, init_weights
 from sr_train.models.ops import bicubic_upsample, cubic_kernel, nearest_upsample, pixel_unshuffle, unshuffle_kernel
 from sr_train.weights.load import load_model, read_weights, model_state
 from sr_train.weights.srkit import read_weights_file, save_weights
-from conftest import ROOT
+from helpers import run_python
 from srdata.errors import UserError
 
 
@@ -236,7 +234,8 @@ def test_weights_and_states_are_the_same_bytes_from_every_process(tmp_path):
     files = []
     for i in range(4):
         prefix = str(tmp_path / f"run{i}")
-        subprocess.run([sys.executable, "-c", code, prefix], check=True, cwd=ROOT, timeout=120)
+        done = run_python(code, prefix)
+        assert done.returncode == 0, done.stderr[-3000:]
         files.append((Path(prefix + ".safetensors").read_bytes(), Path(prefix + ".state").read_bytes()))
     assert all(f == files[0] for f in files)
     weights = read_weights_file(tmp_path / "run0.safetensors")

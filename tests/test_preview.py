@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
@@ -12,8 +10,8 @@ from srdata.cli import main
 from srdata.degradations.pipeline import load_pipeline
 from srdata.degradations.preview import draw_tiles, hr_crop, step_tiles
 from srdata.sheet import PAD, TILE
+from helpers import SAMPLES
 
-SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 IMAGE = SAMPLES / "oc_sm_012.png"
 
 

@@ -9,8 +9,8 @@ import yaml
 
 from sr_train.recipe import load_recipe, recipe_from_dict
 from srdata.errors import UserError
+from helpers import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 
 # The structure of PaddleGAN's configs/esrgan_psnr_x4_div2k.yaml (values as in that file).
 PADDLEGAN_PSNR = """

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from srdata.degradations.pipeline import shorthand_pipeline, source_seed
+from helpers import SAMPLES
 
-SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 REFERENCE = Path(__file__).resolve().parent / "data" / "shorthand_lr_sha256.json"
 IMAGES = ("oc_base.png", "oc_blueman_303_01.png", "oc_sheep-md-v0.1.png")
 CROP = (240, 192)  # width, height: a multiple of every scale used below

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
-from conftest import ROOT
+from helpers import run_python
 
 
 def test_srdata_never_imports_paddle():
@@ -20,6 +17,6 @@ def test_srdata_never_imports_paddle():
         "print(bad)\n"
         "sys.exit(1 if bad else 0)\n"
     )
-    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    run = run_python(code)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
 
