@@ -40,7 +40,8 @@ from sr_train.models import build_model, init_weights
 from sr_train.plan import plan_run
 from sr_train.provenance import TRAINING_KEY, training_record
 from sr_train.recipe import Recipe
-from sr_train.runlog import RECIPE_COPY, RunLog
+from sr_train.run_files import RECIPE_COPY
+from sr_train.runlog import RunLog
 from sr_train.schedule import learning_rate
 from sr_train.weights.load import model_state, set_state_checked
 from sr_train.weights.srkit import save_weights

@@ -3,7 +3,7 @@ and their PNG bytes for the caller to write atomically:
 - `run_figure`/`run_curves`: RUN/curves.png, training loss (log scale) and validation PSNR/SSIM
   against bicubic;
 - `compare_figure`/`compare_curves`: `sr-train runs --plot`, several runs' validation curves together.
-Both read metrics.jsonl rows (`sr_train.runlog.read_metrics`).
+Both read metrics.jsonl rows (`sr_train.run_files.read_metrics`).
 """
 
 from __future__ import annotations

@@ -13,18 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from sr_train.plots import run_curves
+from sr_train.run_files import CURVES, METRICS, read_metrics
 from sr_train.visualdl_log import IMAGES, VisualDLLog, val_picture
 from srdata.atomic import AppendFile, write_bytes, write_jsonl
-from srdata.jsonio import jsonl_line, read_jsonl
-
-METRICS = "metrics.jsonl"
-CURVES = "curves.png"
-RECIPE_COPY = "recipe.yaml"  # the recipe as the run used it (written by fit, read by `sr-train runs`)
-
-
-def read_metrics(run_dir: Path) -> list[dict]:
-    """Rows of RUN/metrics.jsonl; a torn last line (killed mid-write) is dropped."""
-    return read_jsonl(run_dir / METRICS, skip_bad_lines=True)
+from srdata.jsonio import jsonl_line
 
 
 class RunLog:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from sr_train.runlog import METRICS, RECIPE_COPY, read_metrics
+from sr_train.run_files import METRICS, RECIPE_COPY, read_metrics
 from srdata.errors import UserError
 
 IGNORED_KEYS = ("run_dir",)  # differs between any two runs; says nothing about them

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
+from sr_train.run_files import VISUALDL_DIR
 from srdata.errors import UserError, WriteError
 
-VISUALDL_DIR = "visualdl"
 FILE_NAME = "vdlrecords.srkit-{:06d}.log"
 FILE_PATTERN = re.compile(r"^vdlrecords\.srkit-(\d{6})\.log$")
 RECORD_FILES = "*vdlrecords*"  # VisualDL reads any file whose name contains this

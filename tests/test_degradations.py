@@ -275,6 +275,8 @@ def test_import_makes_no_network_call():
         "sys.addaudithook(lambda event, args: calls.append(event) if event.startswith('socket.') else None)\n"
         "import srdata.degradations.pipeline\n"
         "import srdata.degradations.ops\n"
+        "from srdata.degradations.albu import albumentations\n"
+        "assert albumentations().__version__\n"
         "print(calls)\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "NO_ALBUMENTATIONS_UPDATE"}

@@ -12,8 +12,9 @@ from visualdl import LogReader
 
 import sr_train.runlog
 from sr_train.plots import run_figure
-from sr_train.runlog import read_metrics
-from sr_train.visualdl_log import VISUALDL_DIR, VisualDLLog, record_files, tag_of
+from sr_train.run_files import read_metrics
+from sr_train.run_files import VISUALDL_DIR
+from sr_train.visualdl_log import VisualDLLog, record_files, tag_of
 from srdata.errors import UserError
 from helpers import run, tiny_recipe
 

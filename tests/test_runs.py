@@ -12,7 +12,7 @@ import pytest
 
 from sr_train.cli import main
 from sr_train.plots import compare_figure
-from sr_train.runlog import read_metrics
+from sr_train.run_files import read_metrics
 from helpers import blob_image, run, tiny_recipe, write_png
 
 

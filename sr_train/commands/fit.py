@@ -8,8 +8,7 @@ from typing import List, Optional
 import typer
 from rich.console import Console
 
-from sr_train.runlog import CURVES, METRICS, RECIPE_COPY
-from sr_train.visualdl_log import VISUALDL_DIR
+from sr_train.run_files import CURVES, METRICS, RECIPE_COPY, VISUALDL_DIR
 from srdata.errors import WriteError
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import ClassVar
 
 import cv2
@@ -31,14 +30,12 @@ import numpy as np
 from PIL import Image
 from scipy import fft
 
-from srdata.degradations.albu import A
+from srdata.degradations.albu import compression, iso_noise, unsharp_mask
 from srdata.degradations.kernels import (GENERALIZED_KINDS, KINDS, PLATEAU_KINDS, gaussian_ksize, shaped_kernel,
                                          sinc_kernel)
 from srdata.degradations.spec import REQUIRED, IntRange, Keys, Range, Weights, fires
 from srdata.resize import FILTERS, resize, to_uint8
 
-_ISO_NOISE = A.ISONoise(p=1)
-_COMPRESSION = A.ImageCompression(p=1)
 _UNIT = np.float32(1 / 255)
 _LEVELS = np.float32(255)
 
@@ -425,8 +422,8 @@ class IsoNoise(Op):
         if ctx.seed is None:
             raise ValueError("the record has noise steps but no seed")
         rgb = np.clip(to_unit(img)[:, :, ::-1], 0, 1)  # ISONoise works in RGB
-        out = _ISO_NOISE.apply(np.ascontiguousarray(rgb), color_shift=v["color_shift"], intensity=v["intensity"],
-                               random_seed=[ctx.seed, v["stream"]])
+        out = iso_noise().apply(np.ascontiguousarray(rgb), color_shift=v["color_shift"], intensity=v["intensity"],
+                                random_seed=[ctx.seed, v["stream"]])
         return from_unit(np.ascontiguousarray(out[:, :, ::-1]))
 
     @staticmethod
@@ -489,16 +486,11 @@ class Webp(Op):
 
     @staticmethod
     def apply(img: np.ndarray, v: dict, ctx: ApplyContext) -> np.ndarray:
-        return _COMPRESSION.apply(as_uint8(img), quality=int(v["quality"]), image_type=".webp")
+        return compression().apply(as_uint8(img), quality=int(v["quality"]), image_type=".webp")
 
     @staticmethod
     def label(v: dict) -> str:
         return f"webp q{v['quality']}"
-
-
-@lru_cache(maxsize=None)
-def _unsharp(threshold: int):
-    return A.UnsharpMask(threshold=threshold, p=1)
 
 
 @dataclass(frozen=True)
@@ -525,7 +517,7 @@ class Sharpen(Op):
 
     @staticmethod
     def apply(img: np.ndarray, v: dict, ctx: ApplyContext) -> np.ndarray:
-        unsharp = _unsharp(int(v["threshold"]))
+        unsharp = unsharp_mask(int(v["threshold"]))
         out = unsharp.apply(np.clip(to_unit(img), 0, 1), ksize=gaussian_ksize(v["sigma"]), sigma=v["sigma"],
                             alpha=v["amount"])
         return from_unit(out)
