@@ -22,7 +22,7 @@ from rich.console import Console
 from sr_train.fit import FitResult, FitStopped, fit, on_gpu
 from sr_train.recipe import Recipe
 from srdata.cliutil import default_workers
-from srdata.errors import STORAGE_ERRNOS, UserError, WriteError
+from srdata.errors import UserError, WriteError
 from srdata.stopping import StopRequest, Stopped, deferred_stop
 
 
@@ -133,7 +133,8 @@ def _fit_in_process(recipe: Recipe, resume: str | None, progress: bool) -> tuple
         return "error", str(exc)
     except (WriteError, Stopped) as exc:
         return "raise", exc
-    except OSError as exc:  # the storage failed outside srkit's writer (run_app's rule, in the parent)
-        if exc.errno not in STORAGE_ERRNOS:
+    except OSError as exc:  # the storage failed outside srkit's writer (reported by run_app in the parent)
+        failure = WriteError.from_storage_failure(exc)
+        if failure is None:
             raise
-        return "raise", WriteError.from_os_error(exc.filename or "a file", exc)
+        return "raise", failure

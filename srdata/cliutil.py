@@ -11,7 +11,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColu
                            TimeElapsedColumn, TimeRemainingColumn)
 from rich.text import Text
 
-from srdata.errors import STORAGE_ERRNOS, UserError, WriteError
+from srdata.errors import UserError, WriteError
 from srdata.stopping import Stopped, stop_on_signals
 
 
@@ -69,9 +69,10 @@ def run_app(app: typer.Typer, prog: str, argv: list[str] | None = None) -> int:
         print(f"{prog}: stopped by {exc.signal_name}; nothing is half-written", file=sys.stderr)
         return exc.exit_code
     except OSError as exc:
-        if exc.errno not in STORAGE_ERRNOS:
+        failure = WriteError.from_storage_failure(exc)
+        if failure is None:
             raise
-        _say_error(prog, str(WriteError.from_os_error(exc.filename or "a file", exc)))
+        _say_error(prog, str(failure))
         return 1
     return result if isinstance(result, int) else 0
 

@@ -7,7 +7,7 @@ import os
 
 # A failed write that is about the machine, not the command line: exit code 1 (see srdata.cliutil.run_app).
 STORAGE_ERRNOS = frozenset(
-    code for code in (errno_codes.ENOSPC, errno_codes.EDQUOT, errno_codes.EFBIG, errno_codes.EIO) if code is not None
+    (errno_codes.ENOSPC, errno_codes.EDQUOT, errno_codes.EFBIG, errno_codes.EIO)
 )
 
 
@@ -38,6 +38,14 @@ class WriteError(Exception):
     @classmethod
     def from_os_error(cls, path: str | os.PathLike, exc: OSError) -> "WriteError":
         return cls(path, exc.errno, exc.strerror or str(exc))
+
+    @classmethod
+    def from_storage_failure(cls, exc: OSError) -> "WriteError | None":
+        """An OSError raised outside srkit's writer (e.g. inside a library) as a WriteError when the
+        storage failed (STORAGE_ERRNOS: full, quota, too large, I/O error); None for any other cause."""
+        if exc.errno not in STORAGE_ERRNOS:
+            return None
+        return cls.from_os_error(exc.filename or "a file", exc)
 
     @property
     def storage(self) -> bool:

@@ -450,13 +450,13 @@ def decode_dataset_rgb(data: bytes) -> np.ndarray | None:
 
 def read_png_rgb(path: str | os.PathLike) -> np.ndarray:
     """Read a dataset image (`decode_dataset_rgb`); a missing or unreadable file is a UserError."""
-    rgb = decode_dataset_rgb(_read_or_user_error(path))
+    rgb = decode_dataset_rgb(read_or_user_error(path))
     if rgb is None:
         raise UserError(f"{path}: not a readable image; rebuild the dataset with `srdata build`")
     return rgb
 
 
-def _read_or_user_error(path: str | os.PathLike) -> bytes:
+def read_or_user_error(path: str | os.PathLike) -> bytes:
     try:
         return Path(path).read_bytes()
     except OSError as exc:

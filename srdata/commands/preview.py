@@ -13,7 +13,7 @@ from srdata.atomic import atomic_open
 from srdata.degradations.pipeline import load_pipeline
 from srdata.degradations.preview import DEFAULT_DRAWS, PreviewImage, render_preview
 from srdata.errors import UserError
-from srdata.imageio import DEFAULT_MAX_PIXELS, RejectedImage, decode_bgr
+from srdata.imageio import DEFAULT_MAX_PIXELS, RejectedImage, decode_bgr, read_or_user_error
 from srdata.sheet import TILE
 
 
@@ -38,21 +38,16 @@ def preview_command(
     chosen = load_pipeline(pipeline)
     loaded = []
     for path in images:
+        data = read_or_user_error(path)
         try:
-            data = path.read_bytes()
             bgr = decode_bgr(data, DEFAULT_MAX_PIXELS)
-        except OSError as exc:
-            raise UserError(f"{path}: cannot read ({exc.strerror or exc})") from None
         except RejectedImage as exc:
             raise UserError(f"{path}: not a usable image ({exc})") from None
         if min(bgr.shape[:2]) < 2 * scale:
             raise UserError(f"{path}: {bgr.shape[1]}x{bgr.shape[0]} is too small for x{scale}")
         loaded.append(PreviewImage(path.name, bgr, hashlib.sha256(data).hexdigest()))
     picture = render_preview(chosen, loaded, scale, draws, seed, crop)
-    try:
-        with atomic_open(out, "wb") as handle:
-            picture.save(handle, format="PNG")
-    except OSError as exc:
-        raise UserError(f"--out {out}: cannot write ({exc.strerror or exc}); choose another path") from None
+    with atomic_open(out, "wb") as handle:  # a failure is a WriteError naming `out` (srdata.cliutil reports it)
+        picture.save(handle, format="PNG")
     Console().print(f"preview of {chosen.name} ({len(chosen.steps)} steps, {draws} draws x {len(loaded)} "
                     f"image(s)): {out} ({picture.width}x{picture.height})")
