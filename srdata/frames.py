@@ -285,11 +285,7 @@ class _PngWriter:
 
 
 def _write_png(path: Path, rgb: np.ndarray) -> None:
-    png = encode_png(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), PNG_LEVEL, None, fast=True)
-    try:
-        write_bytes(path, png, fsync=False)
-    except OSError as exc:
-        raise UserError(f"{path}: cannot write ({exc.strerror or exc}); check --out and free space") from None
+    write_bytes(path, encode_png(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), PNG_LEVEL, None, fast=True), fsync=False)
 
 
 class _Chooser:
@@ -540,10 +536,9 @@ def _settings_differ(recorded: dict, wanted: dict) -> str:
 
 
 def _remove_frames(out: Path, video: str) -> None:
-    """Delete every frame file of this video (and temp files a killed run left for them)."""
+    """Delete every frame file of this video (temp files are gone: extract_frames removes them first)."""
     for entry in os.listdir(out):
-        name = entry[1:].rsplit(".", 2)[0] if is_temp_name(entry) else entry
-        match = _FRAME_FILE.match(name)
+        match = _FRAME_FILE.match(entry)
         if match and match["video"] == video:
             (out / entry).unlink(missing_ok=True)
 
@@ -564,8 +559,8 @@ def extract_frames(
         )
     state.settings = opts.settings()
     out.mkdir(parents=True, exist_ok=True)
-    for entry in os.listdir(out):  # temp files of a run killed while writing the lists
-        if is_temp_name(entry) and entry[1:].startswith((FRAMES_LIST + ".", FRAMES_STATE + ".")):
+    for entry in os.listdir(out):  # temp files of a killed run (frames, lists): this run holds the folder
+        if is_temp_name(entry):
             (out / entry).unlink(missing_ok=True)
 
     todo, reports = [], {}
