@@ -298,8 +298,7 @@ class _Chooser:
         self.rows: list[dict] = []
         self.dropped = dict.fromkeys(DROP_REASONS, 0)
         self.scene: _Scene | None = None
-        self.scenes = 0
-        self.starts: list[Fraction] = []
+        self.starts: list[Fraction] = []  # one per scene
         self.cuts: deque[Fraction] = deque()
         self.reformatter = VideoReformatter()
         self.colour: Colour | None = None  # set from the first decoded frame
@@ -326,9 +325,8 @@ class _Chooser:
             self._finish(end)
 
     def _start(self, at: Fraction) -> None:
-        self.scene = _Scene(self.scenes, at)
+        self.scene = _Scene(len(self.starts), at)
         self.starts.append(at)
-        self.scenes += 1
 
     def _finish(self, end: Fraction) -> None:
         """Pick up to --per-scene frames of the current scene, which ends at `end`."""
@@ -450,7 +448,7 @@ def read_video(video: Video, opts: FramesOptions, kept: KeptHashes, out: Path,
     dropped = dict(chooser.dropped)
     dropped["not_picked"] = decoded - len(chooser.rows) - sum(dropped.values())
     return VideoResult(
-        rows=chooser.rows, decoded=decoded, scenes=chooser.scenes,
+        rows=chooser.rows, decoded=decoded, scenes=len(chooser.starts),
         cuts=[round(float(t), 6) for t in chooser.starts[1:]], dropped=dropped,
         colour=chooser.colour.describe(), crop=list(crop) if crop else None, size=size,
         duration=round(float(end), 6),

@@ -31,12 +31,6 @@ SHARPNESS_WINDOW = 5
 SHARPNESS_MIN_CONTRAST = 48
 # Fewer edge windows than this: no edge to judge, the image counts as not sharp (0.0).
 SHARPNESS_MIN_WINDOWS = 64
-SHARPNESS_RULE = (
-    f"sharpness: median over edges of (largest one-pixel grey step / grey range) in "
-    f"{SHARPNESS_WINDOW}-pixel windows with a range of at least {SHARPNESS_MIN_CONTRAST} levels, "
-    "the lower of the horizontal and vertical medians (1 = a hard step, ~0.25 = edges smeared "
-    "over 4 pixels or more)"
-)
 
 
 def grey_of(rgb: np.ndarray) -> np.ndarray:
@@ -64,7 +58,9 @@ def is_near_constant(spread: int) -> bool:
 
 
 def edge_sharpness(grey: np.ndarray) -> float:
-    """How steep the edges of a uint8 grey image are, in [0, 1] (see SHARPNESS_RULE).
+    """How steep the edges of a uint8 grey image are, in [0, 1]: the median over edge windows of (largest
+    one-pixel grey step / grey range), the lower of the horizontal and vertical medians (1 = a hard
+    step, ~0.25 = edges smeared over 4 pixels or more).
 
     Contrast does not matter (a faint edge and a black outline score alike) and neither does how
     much of the picture is flat (only windows holding an edge count), which is what makes it

@@ -68,9 +68,6 @@ class Range:
         low_half = rng.random() < 0.5
         return Range(self.lo, 1.0).draw(rng) if low_half else Range(1.0, self.hi).draw(rng)
 
-    def to_yaml(self):
-        return self.lo if self.lo == self.hi else [self.lo, self.hi]
-
 
 @dataclass(frozen=True)
 class IntRange:
