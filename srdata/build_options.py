@@ -11,6 +11,7 @@ from functools import cached_property
 from pathlib import Path
 
 from srdata.dedup import DEFAULT_THRESHOLD
+from srdata.degradations.ops import MAX_NOISE_SIGMA, MAX_SIGMA
 from srdata.degradations.pipeline import Pipeline, Record, load_pipeline, shorthand_pipeline, source_seed
 from srdata.errors import UserError
 from srdata.imageio import DEFAULT_MAX_PIXELS
@@ -20,10 +21,6 @@ from srdata.split import check_amounts
 # --group-by: what must stay in one split. Frames listed in a frames.jsonl under --src (made by
 # `srdata frames`) are grouped by their video or scene; every other image is its own group.
 GROUP_BY = ("video", "scene", "image")
-
-
-# Largest --blur sigma: its kernel is already 601 px wide, and any image is a flat colour long before.
-MAX_BLUR = 100.0
 
 
 @dataclass
@@ -68,8 +65,8 @@ class BuildOptions:
             raise UserError(f"--out {self.out} is --src; write the dataset to another folder")
         if not 2 <= self.scale <= 8:
             raise UserError(f"--scale {self.scale}: must be between 2 and 8")
-        if not (math.isfinite(self.blur) and 0 <= self.blur <= MAX_BLUR):
-            raise UserError(f"--blur {self.blur}: sigma must be from 0 (no blur) to {MAX_BLUR} px")
+        if not (math.isfinite(self.blur) and 0 <= self.blur <= MAX_SIGMA):
+            raise UserError(f"--blur {self.blur}: sigma must be from 0 (no blur) to {MAX_SIGMA} px")
         _check_choice("--down", self.down)
         _check_choice("--hr-resize", self.hr_resize)
         if self.hr_size is not None and self.hr_max_side is not None:
@@ -83,8 +80,8 @@ class BuildOptions:
             raise UserError(f"--hr-max-side {self.hr_max_side}: must be 1 or more")
         if self.noise is not None:
             lo, hi = self.noise
-            if not (math.isfinite(lo) and math.isfinite(hi) and 0 <= lo <= hi):
-                raise UserError(f"--noise {lo}:{hi}: need 0 <= LO <= HI (sigma on the 0-255 scale)")
+            if not (math.isfinite(lo) and math.isfinite(hi) and 0 <= lo <= hi <= MAX_NOISE_SIGMA):
+                raise UserError(f"--noise {lo}:{hi}: need 0 <= LO <= HI <= {MAX_NOISE_SIGMA} (sigma on the 0-255 scale)")
         if self.jpeg is not None:
             lo, hi = self.jpeg
             if not 1 <= lo <= hi <= 100:

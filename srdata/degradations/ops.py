@@ -36,6 +36,10 @@ from srdata.degradations.kernels import (GENERALIZED_KINDS, KINDS, PLATEAU_KINDS
 from srdata.degradations.spec import REQUIRED, IntRange, Keys, Range, Weights, fires
 from srdata.resize import FILTERS, resize, to_uint8
 
+# Largest blur/sharpen sigma in pixels (a 121 px kernel: any image is a flat colour long before) and largest
+# Gaussian noise sigma (0-255 scale); srdata build's --blur/--noise shorthand has the same bounds.
+MAX_SIGMA = 20
+MAX_NOISE_SIGMA = 255
 _UNIT = np.float32(1 / 255)
 _LEVELS = np.float32(255)
 
@@ -173,7 +177,7 @@ class Blur(Op):
         if keys.raw.get("ksize") == "auto":  # the default: 2*ceil(3*sigma)+1 from the drawn sigma
             keys.raw.pop("ksize")
         ksize = keys.int_range("ksize", None, 3, 51, odd=True)
-        sigma = keys.range("sigma", REQUIRED, 0, 20, lo_open=True, unit=" pixels")
+        sigma = keys.range("sigma", REQUIRED, 0, MAX_SIGMA, lo_open=True, unit=" pixels")
         rotation = keys.range("rotation", (-180, 180), -180, 180, unit=" degrees")
         beta_g = keys.range("beta_g", (0.5, 4), 0, 16, lo_open=True)
         beta_p = keys.range("beta_p", (1, 2), 0, 16, lo_open=True)
@@ -354,7 +358,7 @@ class Noise(Op):
     @classmethod
     def parse(cls, keys: Keys, p: float) -> Noise:
         kinds = keys.weights("kinds", ["gaussian"], cls.KINDS)
-        sigma = keys.range("sigma", REQUIRED if "gaussian" in kinds else None, 0, 255, unit=" (0-255 scale)")
+        sigma = keys.range("sigma", REQUIRED if "gaussian" in kinds else None, 0, MAX_NOISE_SIGMA, unit=" (0-255 scale)")
         poisson_scale = keys.range("poisson_scale", REQUIRED if "poisson" in kinds else None, 0, 100)
         grey_prob = keys.prob("grey_prob", 0.0)
         return cls(p, kinds, sigma, poisson_scale, grey_prob)
@@ -507,7 +511,7 @@ class Sharpen(Op):
 
     @classmethod
     def parse(cls, keys: Keys, p: float) -> Sharpen:
-        sigma = keys.range("sigma", REQUIRED, 0, 20, lo_open=True, unit=" pixels")
+        sigma = keys.range("sigma", REQUIRED, 0, MAX_SIGMA, lo_open=True, unit=" pixels")
         amount = keys.range("amount", REQUIRED, 0, 10)
         threshold = keys.integer("threshold", 0, 0, 255)
         return cls(p, sigma, amount, threshold)
