@@ -73,8 +73,7 @@ def plan_run(recipe: Recipe, resume: str | None, console: Console, say=None) -> 
     init_state = None
     if recipe.model.init_from:
         file_arch, init_state = read_weights(recipe.model.init_from)
-        if file_arch is not None:
-            check_arch_agrees(complete_arch(file_arch), arch, recipe.model.init_from)
+        check_arch_agrees(complete_arch(file_arch), arch, recipe.model.init_from)
     if recipe.discriminator is not None:
         check_patch_size(recipe.discriminator.arch, patch)
     if recipe.loss.perceptual is not None:

@@ -28,7 +28,7 @@ import numpy as np
 
 from sr_train.models import infer_arch, to_srkit_names
 from sr_train.weights.safe_pickle import load_file
-from sr_train.weights.srkit import looks_like_safetensors, read_weights_file
+from sr_train.weights.srkit import WeightsFile, looks_like_safetensors, read_weights_file
 from srdata.errors import UserError
 
 # Containers that hold the generator, most preferred first: BasicSR's EMA (both spellings) and raw
@@ -73,7 +73,7 @@ def read_foreign_detailed(path: str | Path) -> ForeignWeights:
     if not path.is_file():
         raise UserError(f"{path}: no such weights file: check the path")
     if looks_like_safetensors(path):
-        return _read_safetensors(path)
+        return from_safetensors(read_weights_file(path), path)
     kind, tree = load_file(path)
     state, container = _pick_generator(tree, path)
     state = to_srkit_names(_clean_state(state, path), str(path))
@@ -81,8 +81,9 @@ def read_foreign_detailed(path: str | Path) -> ForeignWeights:
                           "torch" if kind == "torch" else "paddle pickle", container)
 
 
-def _read_safetensors(path: Path) -> ForeignWeights:
-    weights = read_weights_file(path)
+def from_safetensors(weights: WeightsFile, path: str | Path) -> ForeignWeights:
+    """A `.safetensors` file already read (`weights`), with other projects' names renamed to srkit's and
+    the architecture inferred when the file records none."""
     state = to_srkit_names(_clean_state(weights.preferred(), path), str(path))
     arch = weights.arch if weights.arch is not None else infer_arch(state, source=str(path))
     return ForeignWeights(arch, state, "safetensors", "ema" if weights.ema else None, weights.meta)

@@ -10,36 +10,37 @@ from pathlib import Path
 
 import numpy as np
 
-from sr_train.models import build_model, complete_arch, infer_arch
-from sr_train.weights.foreign import ForeignWeights, read_foreign, read_foreign_detailed
+from sr_train.models import build_model, complete_arch
+from sr_train.weights.foreign import ForeignWeights, from_safetensors, read_foreign, read_foreign_detailed
 from sr_train.weights.srkit import SUFFIX, read_weights_file, save_weights
 from srdata.errors import UserError
 
 
-def read_weights(path: str | os.PathLike) -> tuple[dict | None, dict[str, np.ndarray]]:
-    """(arch or None, generator state dict with srkit's names), EMA preferred when present.
+def read_weights(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]:
+    """(arch, generator state dict with srkit's names), EMA preferred when present.
 
     A `.safetensors` file with an architecture record is srkit's own (`sr_train.weights.srkit`);
-    any other file, including a `.safetensors` of another project (BasicSR names, say), goes to
-    `sr_train.weights.foreign.read_foreign`, which renames its parameters.
+    a `.safetensors` of another project (BasicSR names, say) is renamed from the same read, and any
+    other file goes to `sr_train.weights.foreign.read_foreign`. The architecture is inferred from the
+    parameters when the file records none.
     """
     if Path(path).suffix.lower() == SUFFIX:
         weights = read_weights_file(path)
         if weights.arch is not None:
             return weights.arch, weights.preferred()
+        found = from_safetensors(weights, path)
+        return found.arch, found.state
     return read_foreign(path)
 
 
 def load_model(path: str | os.PathLike, arch_override: dict | None = None):
     """The network stored in `path`, in eval mode.
 
-    The architecture comes from the file, or from `sr_train.models.infer_arch` when the file has
-    none; `arch_override` (e.g. the recipe's model) must agree with the file's settings that it
+    The architecture comes from the file (inferred from its parameters when it records none);
+    `arch_override` (e.g. the recipe's model) must agree with the file's settings that it
     names, else a one-line UserError lists the differing keys.
     """
     file_arch, state = read_weights(path)
-    if file_arch is None:
-        file_arch = infer_arch(state)
     arch = complete_arch(file_arch)
     if arch_override is not None:
         check_arch_agrees(arch, arch_override, path)
