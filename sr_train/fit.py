@@ -38,7 +38,7 @@ from sr_train.gan import (PerceptualLoss, VGGFeatures, build_discriminator, raga
                           ragan_generator_loss, set_trainable)
 from sr_train.models import build_model, init_weights
 from sr_train.plan import plan_run
-from sr_train.provenance import TRAINING_KEY, training_record
+from sr_train.provenance import TRAINING_KEY, data_record, training_record
 from sr_train.recipe import Recipe
 from sr_train.run_files import RECIPE_COPY
 from sr_train.runlog import RunLog
@@ -121,6 +121,7 @@ def train(recipe: Recipe, resume: str | None, progress: bool, console: Console, 
 
     # ------------------------------------------------------------------ data
     # training images decoded once into a memory-mapped cache (rank 0 writes it, the others then open it)
+    trained_on = data_record(recipe.to_dict().get("data") or {})  # for every weights file's training record
     cache_dir = Path(recipe.data.cache_dir) if recipe.data.cache_dir else default_cache_dir()
     if main_process:
         store = ImageStore(train_pairs, scale, cache_dir, default_workers(), progress=progress)
@@ -283,7 +284,7 @@ def train(recipe: Recipe, resume: str | None, progress: bool, console: Console, 
                     runlog.log(last_val)
                     if best is None or means["psnr"] > best:
                         best = means["psnr"]
-                        save_generator(run_dir / "best.safetensors", model, ema_model, arch, done, last_val, recipe)
+                        save_generator(run_dir / "best.safetensors", model, ema_model, arch, done, last_val, recipe, trained_on)
                     timing = runlog.last_timing()
                     say(f"iter {done}: val PSNR {means['psnr']:.3f} dB ({means['psnr'] - means['bicubic_psnr']:+.3f} "
                         f"vs bicubic), SSIM {means['ssim']:.4f}; best {best:.3f}"
@@ -302,14 +303,14 @@ def train(recipe: Recipe, resume: str | None, progress: bool, console: Console, 
                             "rng": {"scheme": "numpy default_rng([seed, iteration, sample]); no stateful RNG is used",
                                     "seed": recipe.seed},
                             "scaler": scaler_state(scaler), "world_size": world}
-                    save_generator(weights_path(run_dir, done), model, ema_model, arch, done, last_val, recipe)
+                    save_generator(weights_path(run_dir, done), model, ema_model, arch, done, last_val, recipe, trained_on)
                     save_state(state_path(run_dir, done), TrainState(
                         done, model_state(model), optimizer_state(optimizer, named_params),
                         model_state(ema_model) if ema_model is not None else None, info,
                         disc=model_state(disc) if disc is not None else None,
                         optimizer_d=optimizer_state(optimizer_d, dict(disc.named_parameters()))
                         if disc is not None else None))
-                    save_generator(run_dir / "last.safetensors", model, ema_model, arch, done, last_val, recipe)
+                    save_generator(run_dir / "last.safetensors", model, ema_model, arch, done, last_val, recipe, trained_on)
                     prune_states(run_dir, recipe.checkpoint.keep_states)
                 barrier(world, f"checkpoint-{done}")
             if stopping and done < iters:
@@ -382,10 +383,12 @@ def update_ema(ema_model, model, decay: float) -> None:
         param.set_value(param * decay + current[name] * (1.0 - decay))
 
 
-def save_generator(path: Path, model, ema_model, arch: dict, iteration: int, val: dict | None, recipe: Recipe) -> None:
+def save_generator(path: Path, model, ema_model, arch: dict, iteration: int, val: dict | None, recipe: Recipe,
+                   trained_on: dict) -> None:
+    """Generator weights with their training record (`trained_on`: the run's `provenance.data_record`)."""
     stage = "gan" if recipe.discriminator is not None else "psnr"
     meta = {"iteration": iteration, "val": val, "recipe": recipe.source, "stage": stage,
-            TRAINING_KEY: training_record(recipe.to_dict(), recipe.source, iteration, stage)}
+            TRAINING_KEY: training_record(recipe.to_dict(), recipe.source, iteration, stage, trained_on)}
     save_weights(path, model_state(model), arch, meta=meta,
                  ema=model_state(ema_model) if ema_model is not None else None)
 

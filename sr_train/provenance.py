@@ -28,10 +28,11 @@ def file_sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def training_record(recipe: dict, recipe_file: str, iteration: int, stage: str) -> dict:
-    """The record of a weights file written at `iteration` by the run of `recipe` (its `to_dict()`)."""
+def training_record(recipe: dict, recipe_file: str, iteration: int, stage: str, data: dict) -> dict:
+    """The record of a weights file written at `iteration` by the run of `recipe` (its `to_dict()`);
+    `data` is `data_record` of its data section, made once per run (it reads dataset.json)."""
     return {"iterations": iteration, "stage": stage, "recipe_file": recipe_file, "recipe": recipe,
-            "data": data_record(recipe.get("data") or {}), "srkit_version": __version__}
+            "data": data, "srkit_version": __version__}
 
 
 def data_record(data: dict) -> dict:
