@@ -37,6 +37,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import add_build_args, timed_build  # noqa: E402
 from srdata.build import build_dataset, scan_sources  # noqa: E402
 from srdata.build_options import BuildOptions  # noqa: E402
 from srdata.dedup import phash_u64  # noqa: E402
@@ -91,21 +92,11 @@ def stage_costs(src: Path, files: list[str], opts: BuildOptions) -> tuple[dict[s
     return costs, reused
 
 
-def timed_build(opts: BuildOptions) -> tuple[float, float]:
-    """(wall, CPU of this process) seconds of a build from scratch."""
-    shutil.rmtree(opts.out, ignore_errors=True)
-    wall, cpu = time.perf_counter(), time.process_time()
-    build_dataset(opts, progress=False)
-    return time.perf_counter() - wall, time.process_time() - cpu
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--src", type=Path, default=Path("/work/shared/data/cartoon-dev"))
-    parser.add_argument("--scale", type=int, default=4)
+    add_build_args(parser)
     parser.add_argument("--blur", type=float, default=0.0)
     parser.add_argument("--png-level", type=int, default=1)
-    parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="srdata-bench-") as tmp_name:

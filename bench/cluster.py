@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -39,7 +38,8 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from srdata.build import build_dataset, scan_sources  # noqa: E402
+from bench.common import add_build_args, timed_build  # noqa: E402
+from srdata.build import scan_sources  # noqa: E402
 from srdata.build_options import BuildOptions  # noqa: E402
 from srdata.cluster import DaskExecutor  # noqa: E402
 from srdata.executor import LocalExecutor, SharedFile  # noqa: E402
@@ -113,7 +113,7 @@ class LocalCluster:
             proc.wait()
 
 
-def timed_build(opts: BuildOptions, executor, clusters: list[LocalCluster]) -> tuple[float, float]:
+def timed_cluster_build(opts: BuildOptions, executor, clusters: list[LocalCluster]) -> tuple[float, float]:
     """(wall, CPU) seconds of a build from scratch; CPU of this process and of the processes doing
     the work: the local pool (this process's other descendants) or the executor's cluster."""
     me = psutil.Process()
@@ -125,10 +125,7 @@ def timed_build(opts: BuildOptions, executor, clusters: list[LocalCluster]) -> t
             return sum(me.cpu_times()[:2]) + tree_cpu(mine[0].processes)
         return tree_cpu([me]) - tree_cpu(others)
 
-    shutil.rmtree(opts.out, ignore_errors=True)
-    wall, started = time.perf_counter(), cpu()
-    build_dataset(opts, progress=False, executor=executor)
-    return time.perf_counter() - wall, cpu() - started
+    return timed_build(opts, executor, cpu)
 
 
 def scheduler_cost(cluster: LocalCluster, items: int, max_chunk: int, tmp: Path, witness: SharedFile) -> tuple[float, float, float]:
@@ -148,9 +145,7 @@ def scheduler_cost(cluster: LocalCluster, items: int, max_chunk: int, tmp: Path,
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--src", type=Path, default=Path("/work/shared/data/cartoon-dev"))
-    parser.add_argument("--scale", type=int, default=4)
-    parser.add_argument("--repeat", type=int, default=1)
+    add_build_args(parser)
     parser.add_argument("--noop-items", type=int, default=50_000)
     args = parser.parse_args()
 
@@ -166,13 +161,13 @@ def main() -> int:
             runs = {"local 1": LocalExecutor(1), "local 2": LocalExecutor(2),
                     "cluster 1": one.executor, "cluster 2": two.executor, "cluster 2, Dask defaults": plain.executor}
             for name in list(runs)[1:]:  # start pools, import srdata in workers
-                timed_build(opts("warmup"), runs[name], clusters)
+                timed_cluster_build(opts("warmup"), runs[name], clusters)
             found, _ = scan_sources(args.src, tmp / "none")
             sources = len(found)
             times: dict[str, list[tuple[float, float]]] = {name: [] for name in runs}
             for _ in range(args.repeat):  # interleaved, so load from other users hits all alike
                 for name, executor in runs.items():
-                    times[name].append(timed_build(opts("ds"), executor, clusters))
+                    times[name].append(timed_cluster_build(opts("ds"), executor, clusters))
             best = {name: min(wall for wall, _ in t) for name, t in times.items()}
             cpu = {name: min(c for _, c in t) for name, t in times.items()}
 

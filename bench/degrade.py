@@ -32,6 +32,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import CARTOONS, images_folder  # noqa: E402
 from sr_train.data import degrade_patch, degrade_seed, random_crop, sample_rng, to_chw_float  # noqa: E402
 from srdata.degradations.pipeline import PRESETS, load_pipeline  # noqa: E402
 from srdata.imageio import find_images, read_png_rgb  # noqa: E402
@@ -78,14 +79,14 @@ def rate(make, seconds: float) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--src", type=Path, default=Path("/work/shared/data/cartoon-dev"))
+    parser.add_argument("--src", type=Path, default=CARTOONS, help="images (default: the cartoon set, else data/samples)")
     parser.add_argument("--images", type=int, default=40, help="images kept in memory")
     parser.add_argument("--seconds", type=float, default=4.0, help="per measurement")
     parser.add_argument("--repeat", type=int, default=3, help="rounds; the best is kept")
     parser.add_argument("--target", type=float, default=100.0, help="realesrgan patches/s required")
     args = parser.parse_args()
     cv2.setNumThreads(1)
-    src = args.src if args.src.is_dir() else Path(__file__).resolve().parents[1] / "data" / "samples"
+    src = images_folder(args.src)
     pairs = load_images(src, args.images)
     pipelines = {name: load_pipeline(name) for name in PRESETS}
     loaders = {"crop only": lambda i: crop_only(pairs, i)}

@@ -35,10 +35,11 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from helpers import drawing, pan, write_video  # noqa: E402
 
+from bench.common import CARTOONS  # noqa: E402
+
 from srdata.frames import FramesOptions, extract_frames  # noqa: E402
 from srdata.video import open_video  # noqa: E402
 
-CARTOONS = ROOT.parents[1] / "shared" / "data" / "cartoon-dev"
 WIDTH, HEIGHT, FPS = 1920, 1080, 24
 
 

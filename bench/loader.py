@@ -47,6 +47,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import CARTOONS, images_folder  # noqa: E402
 from sr_train.data import ImageStore, Pair, TrainBatches, find_pairs, train_loader  # noqa: E402
 from srdata.degradations.pipeline import load_pipeline  # noqa: E402
 from srdata.imageio import encode_png, find_images, read_png_rgb  # noqa: E402
@@ -173,14 +174,14 @@ def loader_rate(store, patch: int, workers: int, batches: int, pipeline=None) ->
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--src", type=Path, default=Path("/work/shared/data/cartoon-dev"),
+    parser.add_argument("--src", type=Path, default=CARTOONS,
                         help="images to upscale (default: the cartoon set, else data/samples)")
     parser.add_argument("--images", type=int, default=40, help="2K sources to make")
     parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds; the best is kept")
     parser.add_argument("--seconds", type=float, default=3.0, help="per per-core measurement")
     parser.add_argument("--batches", type=int, default=40, help="batches per DataLoader measurement")
     args = parser.parse_args()
-    src = args.src if args.src.is_dir() else Path(__file__).resolve().parents[1] / "data" / "samples"
+    src = images_folder(args.src)
     cv2.setNumThreads(1)  # one core: OpenCV runs single-threaded, as in a loader worker
     with tempfile.TemporaryDirectory(prefix="srkit-bench-loader-") as tmp_name:
         tmp = Path(tmp_name)
