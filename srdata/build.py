@@ -219,7 +219,7 @@ def build_dataset(opts: BuildOptions, progress: bool = True, executor: Executor 
     opts.validate()
     src, out = Path(opts.src), Path(opts.out)
     sources, unusable = scan_sources(src, out)
-    origins = read_frame_origins(src, exclude=out) if opts.group_by != "image" else {}
+    origins = read_frame_origins(src, {(src / rel).parent for rel, _, _ in sources}) if opts.group_by != "image" else {}
     _check_out_folder(out)
     _check_not_newer(out)
     src, out = src.absolute(), out.absolute()  # paths the workers get mean the same in any cwd

@@ -34,7 +34,7 @@ from typing import Iterable
 
 from srdata import __version__ as srkit_version
 from srdata.errors import UserError
-from srdata.imageio import find_images, scan_files
+from srdata.imageio import find_images
 from srdata.jsonio import read_jsonl
 
 MANIFEST = "manifest.jsonl"
@@ -275,14 +275,14 @@ class FrameOrigin:
     scene: int
 
 
-def read_frame_origins(raw: Path, exclude: Path | None = None) -> dict[str, FrameOrigin]:
-    """The origin of every frame listed in a FRAMES_LIST anywhere under `raw` (hidden folders and
-    `exclude` skipped), keyed by the frame's path relative to `raw`. A damaged list is a UserError
-    naming the file and the line. The tree's problems (loops, unreadable folders) are not this
-    function's to report: `srdata build` reports them with the images it could not reach."""
+def read_frame_origins(raw: Path, folders) -> dict[str, FrameOrigin]:
+    """The origin of every frame listed in the FRAMES_LIST of `folders` (under `raw`: the folders the
+    images were found in, so the tree is not walked again), keyed by the frame's path relative to
+    `raw`. A damaged list is a UserError naming the file and the line."""
     origins = {}
-    for path in scan_files(raw, (FRAMES_LIST,), exclude=exclude).files:
-        if path.name != FRAMES_LIST:
+    for image_folder in sorted(folders):
+        path = image_folder / FRAMES_LIST
+        if not path.is_file():
             continue
         folder = path.parent.relative_to(raw)
         for number, row in enumerate(read_jsonl(path), start=1):
