@@ -55,7 +55,7 @@ def default_cache_dir() -> Path:
 class CachedImage:
     """One image of the cache: its file as it was when decoded, and where its pixels are."""
 
-    name: str
+    name: str  # its path relative to the folder holding all the cached files (the file name when flat)
     bytes: int
     mtime_ns: int
     shape: tuple[int, int, int]  # height, width, 3
@@ -101,21 +101,24 @@ def decoded_images(files: list[Path], sizes: list[tuple[int, int]], cache_dir: P
     `workers` processes). A UserError names `data.cache_dir` when the disk lacks the room or the
     folder cannot be written.
     """
-    folder = Path(cache_dir) / DECODED / hashlib.sha256(
-        "\n".join(sorted({str(f.parent.resolve()) for f in files})).encode()).hexdigest()[:16]
+    resolved = [f.parent.resolve() / f.name for f in files]
+    parents = sorted({str(f.parent) for f in resolved})
+    folder = Path(cache_dir) / DECODED / hashlib.sha256("\n".join(parents).encode()).hexdigest()[:16]
+    common = os.path.commonpath(parents) if parents else ""
     images, offset = [], 0
-    for path, (width, height) in zip(files, sizes):
+    for path, real, (width, height) in zip(files, resolved, sizes):
         stat = _stat(path)
-        images.append(CachedImage(path.name, stat.st_size, stat.st_mtime_ns, (height, width, 3), offset))
+        images.append(CachedImage(os.path.relpath(real, common), stat.st_size, stat.st_mtime_ns, (height, width, 3),
+                                  offset))
         offset += height * width * 3
-    digest = hashlib.sha256(dumps([FORMAT, [asdict(image) for image in images]]).encode()).hexdigest()[:24]
+    records = [asdict(image) for image in images]
+    digest = hashlib.sha256(dumps([FORMAT, records]).encode()).hexdigest()[:24]
     pixels = folder / f"pixels-{digest}.u8"
     old = _read_index(folder)
     if old.get("pixels") == pixels.name and pixels.is_file() and pixels.stat().st_size == offset:
         return DecodedImages(pixels, images), False
     _write_pixels(files, images, pixels, old, offset, workers, progress, Path(cache_dir))
-    write_json(folder / INDEX, {"format": FORMAT, "folders": sorted({str(f.parent.resolve()) for f in files}),
-                                "pixels": pixels.name, "images": [asdict(image) for image in images]})
+    write_json(folder / INDEX, {"format": FORMAT, "folders": parents, "pixels": pixels.name, "images": records})
     for stale in folder.glob("pixels-*.u8"):
         if stale != pixels:
             stale.unlink(missing_ok=True)  # a run still reading it keeps its mapping until it ends

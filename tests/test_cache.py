@@ -72,6 +72,23 @@ def test_a_changed_image_is_decoded_again_and_the_others_copied(tmp_path, monkey
     assert sorted(p.name for p in second.pixels.parent.iterdir()) == sorted([INDEX, second.pixels.name])
 
 
+def test_same_named_images_in_subfolders_keep_their_own_pixels_when_copied(tmp_path):
+    """Nested training folders: a/x.png and b/x.png of equal size and mtime are two cache entries."""
+    rng = np.random.default_rng(3)
+    files = [tmp_path / "hr" / sub / "x.png" for sub in ("a", "b")]
+    for path in files:
+        path.parent.mkdir(parents=True)
+        write_png(path, rng.integers(0, 256, (16, 24, 3), dtype=np.uint8))
+        os.utime(path, ns=(5, 5))
+    assert files[0].stat().st_size == files[1].stat().st_size  # random pixels: stored, equal sizes
+    decoded_images(files, [(24, 16)] * 2, tmp_path / "cache", workers=1)
+    extra, extra_size = images(tmp_path / "hr" / "a", n=1)  # a new image: the file is written again, a/x and b/x copied
+    again, written = decoded_images([*files, *extra], [(24, 16)] * 2 + extra_size, tmp_path / "cache", workers=1)
+    assert written
+    for i, path in enumerate(files):
+        np.testing.assert_array_equal(again[i], read_png_rgb(path))
+
+
 def test_parallel_decoding_writes_the_same_file(tmp_path, monkeypatch):
     monkeypatch.setattr(sr_train.cache, "_POOL_PIXELS", 0)  # a pool even for this little work
     files, sizes = images(tmp_path / "hr", n=7)
