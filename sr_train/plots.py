@@ -9,23 +9,20 @@ Both read metrics.jsonl rows (`sr_train.run_files.read_metrics`).
 from __future__ import annotations
 
 import io
-import math
 
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
+
+from srdata.jsonio import is_finite_number
 
 LOSS_TERMS = ("l_pix", "l_percep", "l_g_gan", "l_d_real", "l_d_fake")  # drawn beside `loss` when there are several
 PANEL_SIZE = (4.6, 3.6)  # inches per panel
 DPI = 100
 
 
-def _finite(value) -> bool:
-    return isinstance(value, (int, float)) and math.isfinite(value)
-
-
 def series(history: list[dict], key: str, positive: bool = False) -> tuple[list[int], list[float]]:
     """(iterations, values) of `key` in metrics rows, finite (and > 0 when `positive`) values only."""
-    points = [(r["iter"], r[key]) for r in history if _finite(r.get(key)) and (r[key] > 0 or not positive)]
+    points = [(r["iter"], r[key]) for r in history if is_finite_number(r.get(key)) and (r[key] > 0 or not positive)]
     return [p[0] for p in points], [p[1] for p in points]
 
 

@@ -5,19 +5,14 @@ and time spent training.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
-
-import yaml
 
 from sr_train.run_files import METRICS, RECIPE_COPY, read_metrics
 from srdata.errors import UserError
+from srdata.jsonio import is_finite_number
+from srdata.typed_yaml import read_yaml_mapping
 
 IGNORED_KEYS = ("run_dir",)  # differs between any two runs; says nothing about them
-
-
-def _finite(value) -> bool:
-    return isinstance(value, (int, float)) and math.isfinite(value)
 
 
 def flatten(tree: dict, prefix: str = "") -> dict:
@@ -37,11 +32,7 @@ def read_recipe_copy(run_dir: Path) -> dict:
     path = run_dir / RECIPE_COPY
     if not path.is_file():
         return {}
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: not readable YAML ({' '.join(str(exc).split())}): restore it or delete it") from None
-    return flatten(raw) if isinstance(raw, dict) else {}
+    return flatten(read_yaml_mapping(path, "recipe copy", "RUN/recipe.yaml as sr-train fit writes it", "seed, data, model, ..."))
 
 
 def train_seconds(history: list[dict]) -> float:
@@ -49,7 +40,7 @@ def train_seconds(history: list[dict]) -> float:
     the previous training row (validation and checkpoints are not counted)."""
     total, previous = 0.0, 0
     for row in history:
-        if _finite(row.get("it_per_s")) and row["it_per_s"] > 0 and "loss" in row:
+        if is_finite_number(row.get("it_per_s")) and row["it_per_s"] > 0 and "loss" in row:
             total += max(row["iter"] - previous, 0) / row["it_per_s"]
             previous = row["iter"]
     return total
@@ -58,9 +49,9 @@ def train_seconds(history: list[dict]) -> float:
 def summarise(run_dir: Path, history: list[dict]) -> dict:
     """One run's numbers: iterations, best val PSNR (its iteration, SSIM and bicubic there), best SSIM,
     gain over bicubic, training seconds."""
-    vals = [r for r in history if _finite(r.get("val_psnr"))]
+    vals = [r for r in history if is_finite_number(r.get("val_psnr"))]
     best = max(vals, key=lambda r: r["val_psnr"], default=None)
-    ssims = [r["val_ssim"] for r in history if _finite(r.get("val_ssim"))]
+    ssims = [r["val_ssim"] for r in history if is_finite_number(r.get("val_ssim"))]
     bicubic = best.get("bicubic_psnr") if best else None
     return {
         "run": str(run_dir),
@@ -71,7 +62,7 @@ def summarise(run_dir: Path, history: list[dict]) -> dict:
         "best_ssim": max(ssims, default=None),
         "bicubic_psnr": bicubic,
         "bicubic_ssim": best.get("bicubic_ssim") if best else None,
-        "gain_db": best["val_psnr"] - bicubic if best and _finite(bicubic) else None,
+        "gain_db": best["val_psnr"] - bicubic if best and is_finite_number(bicubic) else None,
         "train_seconds": train_seconds(history),
     }
 

@@ -18,7 +18,6 @@ same WriteError, naming the file and the errno.
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from contextlib import contextmanager
@@ -28,6 +27,7 @@ import numpy as np
 
 from sr_train.run_files import VISUALDL_DIR
 from srdata.errors import UserError, WriteError
+from srdata.jsonio import is_finite_number
 
 FILE_NAME = "vdlrecords.srkit-{:06d}.log"
 FILE_PATTERN = re.compile(r"^vdlrecords\.srkit-(\d{6})\.log$")
@@ -90,7 +90,7 @@ class VisualDLLog:
         now = _now_ms()
         with self._writing():
             for key, value in row.items():
-                if key != "iter" and isinstance(value, (int, float)) and math.isfinite(value):
+                if key != "iter" and is_finite_number(value):
                     self.writer.add_record(self._scalar(tag=tag_of(key), value=value, step=row["iter"], walltime=now))
 
     def images(self, step: int, images: dict[str, np.ndarray]) -> None:

@@ -11,6 +11,16 @@ STORAGE_ERRNOS = frozenset(
 )
 
 
+class Refused(Exception):
+    """An input (an image, a video) that is skipped while the others go on; str() is the one-line
+    reason shown and recorded, `kind` the short category a summary counts (e.g. "truncated")."""
+
+    def __init__(self, kind: str, detail: str = ""):
+        self.kind = kind
+        self.detail = " ".join(str(detail).split())
+        super().__init__(f"{kind} ({self.detail})" if self.detail else kind)
+
+
 class UserError(Exception):
     """Bad input from the user (a file, a key, an option): the message says what and what to do.
 

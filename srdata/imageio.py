@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from srdata.errors import UserError
+from srdata.errors import Refused, UserError
 
 # File name endings srkit treats as images (lower case), for build, inspect and predict alike.
 SOURCE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
@@ -51,16 +51,8 @@ OUTPUT_KEY_KEYWORD = b"srkit-recipe"
 ImageFile.LOAD_TRUNCATED_IMAGES = False  # the default, stated because safety depends on it
 
 
-class RejectedImage(Exception):
-    """A source the build skips; str() is the one-line reason recorded in rejected.jsonl.
-
-    `kind` is the short category the summary counts (e.g. "truncated", "too small").
-    """
-
-    def __init__(self, kind: str, detail: str = ""):
-        self.kind = kind
-        self.detail = " ".join(str(detail).split())
-        super().__init__(f"{kind} ({self.detail})" if self.detail else kind)
+class RejectedImage(Refused):
+    """A source the build skips; str() is the one-line reason recorded in rejected.jsonl."""
 
 
 def reason_kind(reason: str) -> str:

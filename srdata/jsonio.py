@@ -15,6 +15,11 @@ from pathlib import Path
 from srdata.errors import UserError
 
 
+def is_finite_number(value) -> bool:
+    """True for an int or float that is not inf, -inf or nan (a value a plot or a table can show)."""
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
 def finite_or_none(value):
     """`value` with every non-finite float (inf, -inf, nan) replaced by None, at any depth."""
     if isinstance(value, dict):

@@ -21,6 +21,7 @@ import av
 import numpy as np
 from av.video.reformatter import ColorRange, Colorspace, ColorTrc, Interpolation, VideoReformatter
 
+from srdata.errors import Refused
 from srdata.quality import grey_of
 
 # --crop auto: a row or column belongs to a letterbox bar when no pixel of it is brighter than
@@ -60,13 +61,8 @@ class Colour:
         return f"{self.matrix} {'full' if self.full_range else 'limited'} range ({'guessed' if self.guessed else 'tagged'})"
 
 
-class VideoFailure(Exception):
+class VideoFailure(Refused):
     """A video that cannot be used; str() is the one-line reason shown and recorded."""
-
-    def __init__(self, kind: str, detail: str = ""):
-        self.kind = kind
-        self.detail = " ".join(str(detail).split())
-        super().__init__(f"{kind} ({self.detail})" if self.detail else kind)
 
 
 def frame_colour(frame: av.VideoFrame) -> Colour:
