@@ -116,14 +116,15 @@ def export_model(model, fmt: str, out_dir: str | os.PathLike, weights_sha256: st
     out_dir = _export_folder(out_dir)
     with tempfile.TemporaryDirectory(prefix=".export-", suffix=".tmp", dir=out_dir) as tmp:
         prefix = save_inference_model(model, Path(tmp) / MODEL_STEM)
-        check_saved(model, prefix, out_dir)
+        reference = reference_output(model)
+        check_saved(reference, prefix, out_dir)
         if fmt == "paddle":
             written = [prefix.with_suffix(".json"), prefix.with_suffix(".pdiparams")]
         else:
             onnx_path = Path(tmp) / ONNX_NAME
             try:
                 convert_to_onnx(prefix, onnx_path)
-                verify_onnx(model, onnx_path)
+                verify_onnx(reference, onnx_path)
             except WriteError as exc:  # name the file the user asked for, not the temp folder's
                 raise WriteError(out_dir / ONNX_NAME, exc.errno, exc.strerror, storage=exc.storage) from None
             except UserError:
@@ -149,16 +150,24 @@ def save_inference_model(model, prefix: Path) -> Path:
     return prefix
 
 
-def check_saved(model, prefix: Path, out_dir: Path) -> None:
+def reference_output(model) -> tuple[np.ndarray, np.ndarray]:
+    """(the test image, the loaded model's output on it): what every exported file must reproduce."""
+    import paddle
+
+    image = probe_image(int(model.arch["in_nc"]), multiple=int(getattr(model, "input_multiple", 1)))
+    with paddle.no_grad():
+        return image, model(paddle.to_tensor(image)).numpy()
+
+
+def check_saved(reference: tuple[np.ndarray, np.ndarray], prefix: Path, out_dir: Path) -> None:
     """Load back what `paddle.jit.save` wrote and run it on the test image. Paddle's C++ writer ignores
     write errors: a full disk or a file-size limit leaves truncated files and no error, which would
     then be put in place (or crash paddle2onnx). A model that does not load back, or computes
     something else, is a failed write (WriteError)."""
     import paddle
 
-    image = probe_image(int(model.arch["in_nc"]), multiple=int(getattr(model, "input_multiple", 1)))
+    image, expected = reference
     with paddle.no_grad():
-        expected = model(paddle.to_tensor(image)).numpy()
         try:
             got = paddle.jit.load(str(prefix))(paddle.to_tensor(image)).numpy()
         except Exception:  # Paddle raises RuntimeError/ValueError/OSError variously on a truncated file
@@ -198,13 +207,10 @@ def convert_to_onnx(prefix: Path, onnx_path: Path) -> None:
                         "use --format paddle")
 
 
-def verify_onnx(model, onnx_path: Path, tolerance: float = ONNX_TOLERANCE) -> float:
-    """Run Paddle and ONNX Runtime on the same test image; UserError if they differ by more than `tolerance`."""
-    import paddle
-
-    image = probe_image(int(model.arch["in_nc"]), multiple=int(getattr(model, "input_multiple", 1)))
-    with paddle.no_grad():
-        expected = model(paddle.to_tensor(image)).numpy()
+def verify_onnx(reference: tuple[np.ndarray, np.ndarray], onnx_path: Path, tolerance: float = ONNX_TOLERANCE) -> float:
+    """Run ONNX Runtime on the test image of `reference_output`; UserError if it differs from Paddle's
+    output by more than `tolerance`."""
+    image, expected = reference
     got = OnnxRunner(onnx_path)(image)
     if got.shape != expected.shape:
         raise UserError(f"{onnx_path.name}: ONNX output shape {got.shape} != Paddle's {expected.shape}: "
