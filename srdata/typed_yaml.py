@@ -4,7 +4,7 @@ Each field's type hint is the schema (int, float, str, bool, lists of them, `X |
 dataclasses). An unknown key (with a "did you mean" suggestion), a wrong type or a missing value is
 a one-line UserError naming the file and the dotted key. Fields with `metadata={"internal": True}`
 are not keys. `KEY.PATH=VALUE` overrides (`--set`) are checked the same way. Used for `sr-train fit`
-recipes. Degradation pipeline files are read with `read_yaml_mapping` too, but their values (ranges
+recipes. Degradation pipeline files are read with the same reader (`yaml_mapping`), but their values (ranges
 with bounds, weight mappings, a list of different ops chosen by `op:`) are checked key by key in
 srdata.degradations.spec, which names the step as well as the key.
 """
@@ -27,10 +27,23 @@ from srdata.errors import UserError
 def read_yaml_mapping(path: Path, what: str, example: str, keys_hint: str) -> dict:
     """A YAML file that must hold a mapping (an empty file is {}); UserError naming the file (and line)
     otherwise. `what` names the kind of file ("recipe"), `example` an existing one, `keys_hint` its keys."""
+    return yaml_mapping(read_file_bytes(path, what, example), path, what, keys_hint)
+
+
+def read_file_bytes(path: Path, what: str, example: str) -> bytes:
+    """The bytes of the `what` file `path`; UserError naming it when it is missing or unreadable."""
     if not path.is_file():
         raise UserError(f"{path}: no such {what} file: give a YAML {what}, e.g. {example}")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read the {what} file ({exc.strerror or exc})") from None
+
+
+def yaml_mapping(data: bytes, path: Path, what: str, keys_hint: str) -> dict:
+    """`read_yaml_mapping` of bytes already read from `path`."""
+    try:
+        raw = yaml.safe_load(data.decode("utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""

@@ -689,6 +689,23 @@ def test_resume_auto_skips_damaged_states_and_says_so(pairs_dir, tmp_path, capsy
                                                                                     "sr-train")
 
 
+def test_unreadable_recipe_and_pipeline_files_are_one_line_errors(tmp_path, raw):
+    """A recipe or pipeline file the user may not read (permission denied): one line naming it, exit 2."""
+    enforce, why = permissions_enforced()
+    if why:
+        pytest.skip(why)
+    recipe, pipeline = tmp_path / "r.yaml", tmp_path / "p.yaml"
+    recipe.write_text("seed: 0\n")
+    pipeline.write_text("steps:\n  - {op: resize, to: lr}\n")
+    recipe.chmod(0), pipeline.chmod(0)
+    for name, args, path in (("sr-train", ("fit", recipe, "--dry-run"), recipe),
+                             ("srdata", ("build", "--src", raw, "--out", tmp_path / "ds", "--scale", "4",
+                                         "--degrade", pipeline), pipeline)):
+        done = run_tool(name, *args, preexec_fn=enforce)
+        assert done.returncode == 2, done.stderr
+        assert one_error_line(done.stderr, name).startswith(f"{name}: error: {path}: cannot read the ")
+
+
 @pytest.mark.parametrize("damage", ["empty", "truncated"])
 def test_damaged_weights_are_one_line_errors(tmp_path, weights_file, capsys, damage):
     bad = tmp_path / "last.safetensors"

@@ -46,7 +46,7 @@ import yaml
 from srdata.degradations.ops import OPS, ApplyContext, DrawContext, as_uint8
 from srdata.degradations.spec import REQUIRED, IntRange, Keys, Weights, Where, fires
 from srdata.errors import UserError
-from srdata.typed_yaml import read_yaml_mapping
+from srdata.typed_yaml import read_file_bytes, yaml_mapping
 
 PRESETS = ("seed", "realesrgan", "anime-video")
 BLOCKS = ("repeat", "second_order", "one_of")
@@ -298,12 +298,10 @@ def load_pipeline(spec: str) -> Pipeline:
     path = preset_path(spec) if spec in PRESETS else Path(spec)
     if spec not in PRESETS and not (path.suffix.lower() in (".yaml", ".yml") or os.sep in spec or path.exists()):
         raise UserError(f"{spec!r} is not a preset ({', '.join(PRESETS)}) nor a .yaml pipeline file")
-    raw = read_yaml_mapping(path, "pipeline", str(preset_path("realesrgan")), "name, description, source, steps")
-    try:
-        sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read the pipeline file ({exc.strerror or exc})") from None
-    return parse_pipeline(raw, str(path), f"preset {spec}" if spec in PRESETS else str(path), sha256)
+    data = read_file_bytes(path, "pipeline", str(preset_path("realesrgan")))  # parsed and hashed: the same bytes
+    raw = yaml_mapping(data, path, "pipeline", "name, description, source, steps")
+    return parse_pipeline(raw, str(path), f"preset {spec}" if spec in PRESETS else str(path),
+                          hashlib.sha256(data).hexdigest())
 
 
 def shorthand_pipeline(blur: float, down: str, noise: tuple[float, float] | None,
