@@ -295,15 +295,8 @@ def scan_sources(src: Path, out: Path) -> tuple[list[tuple[str, int, int]], list
     scan = scan_images(src, exclude=out)
     found, unusable = [], [(path.relative_to(src).as_posix(), reason) for path, reason in scan.problems]
     for path in scan.files:
-        rel = path.relative_to(src).as_posix()
-        try:
-            info = path.stat()
-        except FileNotFoundError:  # deleted since it was listed: not a source any more
-            continue
-        except OSError as exc:
-            unusable.append((rel, f"{UNREADABLE} ({exc.strerror or exc})"))
-            continue
-        found.append((rel, info.st_size, info.st_mtime_ns))
+        info = scan.stats[path]  # as listed; a file changed since then is caught when it is read
+        found.append((path.relative_to(src).as_posix(), info.st_size, info.st_mtime_ns))
     if not found:
         first = sorted(unusable)[0] if unusable else None
         also = f"; {len(unusable)} entries could not be used, first {first[0]}: {first[1]}" if first else ""

@@ -26,7 +26,7 @@ import stat
 import struct
 import warnings
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -76,10 +76,12 @@ TREE_PROBLEMS = (SYMLINK_LOOP, LINKED_TWICE, DANGLING_LINK, UNLISTABLE, NOT_A_FI
 
 @dataclass(frozen=True)
 class TreeScan:
-    """What `scan_files` found: the files, and (path, one-line reason) for what it could not use."""
+    """What `scan_files` found: the files, (path, one-line reason) for what it could not use, and each
+    file's stat (through its link, if any) as the scan saw it."""
 
     files: list[Path]
     problems: list[tuple[Path, str]]
+    stats: dict[Path, os.stat_result] = field(default_factory=dict)
 
 
 def scan_files(
@@ -106,7 +108,7 @@ def scan_files(
     root = Path(root)
     skip = _folder_id(Path(exclude)) if exclude is not None else None
     scanned: dict[tuple[int, int], Path] = {}
-    files: list[Path] = []
+    files: dict[Path, os.stat_result] = {}
     problems: list[tuple[Path, str]] = []
 
     def scan_tree(top: Path) -> list[Path]:
@@ -127,6 +129,8 @@ def scan_files(
                     continue
                 path = Path(entry.path)
                 wanted = entry.name.lower().endswith(extensions)
+                if not wanted and not entry.is_symlink() and not entry.is_dir(follow_symlinks=False):
+                    continue  # another kind of file: nothing to look at (no system call: the entry's type)
                 try:
                     info = os.stat(path)  # follows links
                 except FileNotFoundError:
@@ -146,7 +150,7 @@ def scan_files(
                         stack.append(path)
                 elif wanted:
                     if stat.S_ISREG(info.st_mode):
-                        files.append(path)
+                        files[path] = info
                     else:
                         problems.append((path, f"{NOT_A_FILE} ({_file_kind(info.st_mode)})"))
         return links
@@ -165,7 +169,7 @@ def scan_files(
             if _first_scan(link, info, scanned, problems):
                 following += scan_tree(link)
         level = following
-    return TreeScan(sorted(files), sorted(problems))
+    return TreeScan(sorted(files), sorted(problems), files)
 
 
 def scan_images(root: str | os.PathLike, exclude: str | os.PathLike | None = None) -> TreeScan:
