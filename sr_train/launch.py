@@ -31,7 +31,7 @@ def launched_by_paddle() -> bool:
     return int(os.environ.get("PADDLE_TRAINERS_NUM", "1")) > 1
 
 
-def fit_processes(recipe: Recipe, cores: int | None = None) -> int:
+def fit_processes(recipe: Recipe) -> int:
     """Processes to train `recipe` with from here: 1 when already launched or on a GPU, else
     `train.processes` (which must divide the batch) or, when 0, the largest divisor of the batch
     size that is at most the number of usable cores."""
@@ -44,7 +44,7 @@ def fit_processes(recipe: Recipe, cores: int | None = None) -> int:
             raise UserError(f"{recipe.source}: train.batch_size {batch} is not divisible by train.processes "
                             f"{wanted}: change one of them")
         return wanted
-    cores = cores or default_workers()
+    cores = default_workers()
     return max(n for n in range(1, min(cores, batch) + 1) if batch % n == 0)
 
 

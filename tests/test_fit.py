@@ -18,6 +18,7 @@ import sr_train.cache
 import sr_train.data
 import sr_train.evaluate
 import sr_train.fit as fit_module
+import sr_train.launch
 from sr_train.checkpoint import list_states, load_optimizer_state, read_state, split_longest_prefix
 from sr_train.cli import main
 from sr_train.data import ImageStore, TrainBatches, find_pairs, train_loader
@@ -481,9 +482,14 @@ def test_two_process_data_parallel_equals_one_process(pairs_dir, tmp_path, to_st
 def test_fit_processes_default_to_the_cores_that_divide_the_batch(pairs_dir, tmp_path, monkeypatch):
     monkeypatch.delenv("PADDLE_TRAINERS_NUM", raising=False)
     recipe = recipe_from_dict(tiny_recipe(pairs_dir, tmp_path / "r", train__batch_size=6, train__processes=0), "r.yaml")
-    assert [fit_processes(recipe, cores) for cores in (1, 2, 3, 4, 5, 8)] == [1, 2, 3, 3, 3, 6]
+
+    def with_cores(cores: int) -> int:
+        monkeypatch.setattr(sr_train.launch, "default_workers", lambda: cores)
+        return fit_processes(recipe)
+
+    assert [with_cores(cores) for cores in (1, 2, 3, 4, 5, 8)] == [1, 2, 3, 3, 3, 6]
     recipe.train.processes = 2
-    assert fit_processes(recipe, cores=8) == 2
+    assert with_cores(8) == 2
     recipe.train.processes = 4
     with pytest.raises(UserError, match="train.batch_size 6 is not divisible by train.processes 4"):
         fit_processes(recipe)
